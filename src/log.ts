@@ -1,0 +1,42 @@
+// JSON-lines logging (pino). Session events become log lines here, from the same events the metrics
+// count. Events never carry a password, token or SASL payload, so nothing here can leak one.
+import { pino, type DestinationStream, type Logger } from 'pino';
+import type { EventBus, PosternEvent } from './events.js';
+
+export type { Logger };
+
+export function createLogger(destination?: DestinationStream, level = process.env.POSTERN_LOG_LEVEL ?? 'info'): Logger {
+  const options = { base: { service: 'postern' }, level };
+  return destination === undefined ? pino(options) : pino(options, destination);
+}
+
+/** Which events are log lines, and at which level. Lookup and pool internals are debug: metrics cover them. */
+function levelOf(event: PosternEvent): 'info' | 'warn' | 'debug' {
+  switch (event.type) {
+    case 'auth.result':
+      return event.result === 'temp_failure' ? 'warn' : 'info';
+    case 'auth.too_many_errors':
+    case 'message.rejected':
+    case 'lookup.overflow':
+      return 'warn';
+    case 'lookup.check':
+      return event.result === 'tempfail' ? 'warn' : 'debug';
+    case 'session.connect':
+    case 'session.close':
+    case 'session.tls':
+    case 'message.queued':
+      return 'info';
+    case 'lookup.cache':
+    case 'lookup.join':
+    case 'lookup.evict':
+    case 'pool.task':
+      return 'debug';
+  }
+}
+
+export function logEvents(events: EventBus, logger: Logger): void {
+  events.on((event) => {
+    const { type, ...fields } = event;
+    logger[levelOf(event)]({ event: type, ...fields });
+  });
+}

@@ -1,0 +1,39 @@
+// Per-connection state shared by the stages, and the services they call.
+import type { Verifier } from '../auth/verdict.js';
+import type { ListenerConfig, SessionAuthSettings, SessionVars } from '../config/types.js';
+import type { EventBus } from '../events.js';
+import type { Mechanism, SaslStep } from '../sasl/types.js';
+import type { Spool } from '../spool/spool.js';
+
+/** What the session needs from the worker pool (src/pool.ts implements it). */
+export interface SessionPool {
+  resolveSession(vars: SessionVars): Promise<SessionAuthSettings>;
+  mechanisms(vars: SessionVars): Promise<Mechanism[]>;
+  decodeSasl(mechanism: Mechanism, lines: string[]): Promise<SaslStep>;
+}
+
+export interface SessionServices {
+  pool: SessionPool;
+  /** Keyed by lookup path: "directory/<id>", "remote/<id>". */
+  verifiers: ReadonlyMap<string, Verifier>;
+  events: EventBus;
+  spool: Spool;
+  /** `session.data.limits.size`. */
+  maxMessageSize: number;
+}
+
+export interface SessionContext {
+  readonly id: string;
+  readonly listener: ListenerConfig;
+  readonly vars: SessionVars;
+  /** Resolved once at connect (lookup, require, errors.*); `mechanisms` is re-evaluated per EHLO/AUTH. */
+  settings: SessionAuthSettings;
+  /** Counted AUTH failures; lives on the connection, so STARTTLS does not reset it. */
+  authErrors: number;
+}
+
+/** Mechanisms a client may use now: PLAIN and LOGIN never on plaintext, nothing without a lookup. */
+export function usableMechanisms(ruled: Mechanism[], ctx: SessionContext, secure: boolean): Mechanism[] {
+  if (ctx.settings.lookup === null) return [];
+  return secure ? ruled : ruled.filter((m) => m !== 'PLAIN' && m !== 'LOGIN');
+}

@@ -1,0 +1,90 @@
+// The spool: each accepted message becomes <id>.eml (raw) and <id>.json (envelope) in [queue] path.
+// Both are written under tmp/, fsynced, then renamed into place — the envelope last, so a reader that
+// sees <id>.json can trust <id>.eml is whole. Nothing half-written is ever left in the queue.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { SpoolError } from '../errors.js';
+
+export interface Envelope {
+  id: string;
+  user: string | null;
+  mailFrom: string;
+  rcptTo: string[];
+  listener: string;
+  remoteIp: string;
+  receivedAt: string;
+  size: number;
+}
+
+export type StoreResult = { kind: 'queued'; id: string; bytes: number } | { kind: 'too_large'; bytes: number };
+
+/** Stream data with smtp-server's size flag. */
+type DataStream = Readable & { sizeExceeded?: boolean };
+
+export class Spool {
+  readonly #tmp: string;
+
+  constructor(readonly dir: string) {
+    this.#tmp = join(dir, 'tmp');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.#tmp, { recursive: true });
+  }
+
+  /** Consumes the whole stream; writes nothing past the size limit and keeps nothing of a refused message. */
+  async store(stream: DataStream, envelope: Omit<Envelope, 'id' | 'receivedAt' | 'size'>): Promise<StoreResult> {
+    const id = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
+    const tmpMessage = join(this.#tmp, `${id}.eml`);
+    const tmpEnvelope = join(this.#tmp, `${id}.json`);
+    let bytes = 0;
+    let failure: unknown;
+    try {
+      const file = await open(tmpMessage, 'wx', 0o640);
+      try {
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
+          bytes += chunk.length;
+          // Keep draining an oversized message so the client gets its reply, but stop writing it.
+          if (!stream.sizeExceeded && failure === undefined) await file.write(chunk).catch((err: unknown) => (failure = err));
+        }
+        if (failure !== undefined) throw failure;
+        if (stream.sizeExceeded) {
+          await file.close();
+          await rm(tmpMessage, { force: true });
+          return { kind: 'too_large', bytes };
+        }
+        await file.sync();
+      } finally {
+        await file.close().catch(() => undefined);
+      }
+      const record: Envelope = { id, ...envelope, receivedAt: new Date().toISOString(), size: bytes };
+      const envelopeFile = await open(tmpEnvelope, 'wx', 0o640);
+      try {
+        await envelopeFile.writeFile(`${JSON.stringify(record, null, 2)}\n`);
+        await envelopeFile.sync();
+      } finally {
+        await envelopeFile.close();
+      }
+      await rename(tmpMessage, join(this.dir, `${id}.eml`));
+      await rename(tmpEnvelope, join(this.dir, `${id}.json`));
+      await this.#syncDir();
+      return { kind: 'queued', id, bytes };
+    } catch (err) {
+      // Drain what is left so the session can still answer, then remove every trace.
+      stream.resume();
+      await Promise.all([tmpMessage, tmpEnvelope, join(this.dir, `${id}.eml`)].map((f) => rm(f, { force: true })));
+      throw new SpoolError(err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  async #syncDir(): Promise<void> {
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+}

@@ -1,0 +1,120 @@
+// The command line: --check, --version, config errors with positions, hash-password, and a clean
+// shutdown on SIGTERM.
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { SmtpClient } from './helpers/smtp.js';
+import { basics, scratch } from './helpers/postern.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MAIN = join(ROOT, 'src', 'main.ts');
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function postern(args: string[], input?: string): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, timeout: 30_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
+    );
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+test('--check on the embedded default lists each listener with its resolved settings', async () => {
+  const r = await postern(['--check', '--config', 'config/postern.toml']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /listener smtp: smtp on 127\.0\.0\.1:2525, no TLS|listener smtp: smtp on 127\.0\.0\.1:2525/);
+  assert.match(r.stdout, /listener submission: smtp on 127\.0\.0\.1:5587, STARTTLS/);
+  assert.match(r.stdout, /auth: mechanisms \[PLAIN, LOGIN\], lookup directory\/local, require true/);
+  assert.match(r.stdout, /auth: mechanisms \[\], lookup none, require false/);
+});
+
+test('--check on the seed example (Stalwart\'s remote/imap config)', async () => {
+  const r = await postern(['--check', '--config', 'config/stalwart-imap.toml']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /lookup remote\/imap, require true, errors\.total 3, errors\.wait 5000ms/);
+});
+
+test('a broken config exits 2 with FILE:LINE:COLUMN for every problem', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'postern-cli-'));
+  const file = join(dir, 'broken.toml');
+  await writeFile(
+    file,
+    [
+      '[server.listener."smtp"]',
+      'bind = ["127.0.0.1:2525"]',
+      '[session.auth]',
+      'mechanisms = ["plain", "cram-md5"]',
+      'errors.wait = "5 parsecs"',
+    ].join('\n'),
+  );
+  const r = await postern(['--check', '--config', file]);
+  assert.equal(r.code, 2);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 2, r.stderr);
+  assert.match(lines[0]!, new RegExp(`^${file}:4:\\d+: session\\.auth\\.mechanisms`));
+  assert.match(lines[1]!, new RegExp(`^${file}:5:\\d+: session\\.auth\\.errors\\.wait`));
+  assert.ok(!r.stderr.includes('    at '), 'no stack trace');
+});
+
+test('a TOML syntax error exits 2 with its line and column', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'postern-cli-'));
+  const file = join(dir, 'syntax.toml');
+  await writeFile(file, '[server]\nhostname = "a"\ngreeting = \n');
+  const r = await postern(['--check', '--config', file]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, new RegExp(`^${file}:3:\\d+: `));
+});
+
+test('--version', async () => {
+  const r = await postern(['--version']);
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^postern \d+\.\d+\.\d+\n$/);
+});
+
+test('hash-password prints an argon2id hash of the password on stdin', async () => {
+  const r = await postern(['hash-password'], 'correct horse\n');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$\S+\n$/);
+});
+
+test('runs in the foreground, logs JSON lines, and exits 0 on SIGTERM after sessions end', async () => {
+  const { dir, cert } = await scratch();
+  const file = join(dir, 'postern.toml');
+  await writeFile(file, basics(dir, cert));
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--config', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  const up = new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not up: ${out}`)), 20_000);
+    child.stdout.on('data', (chunk: string) => {
+      out += chunk;
+      const line = out.split('\n').find((l) => l.includes('"listener.up"') && l.includes('"submission"'));
+      if (line) {
+        clearTimeout(timer);
+        const { addresses } = JSON.parse(line) as { addresses: string[] };
+        resolve(Number(addresses[0]!.split(':').pop()));
+      }
+    });
+  });
+  const port = await up;
+  const c = await SmtpClient.connect(port);
+  assert.equal(c.greeting.code, 220);
+  child.kill('SIGTERM');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  // a running session may finish its work during the grace period
+  assert.equal((await c.send('QUIT')).code, 221);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(code, 0);
+  for (const line of out.trim().split('\n')) JSON.parse(line);
+  assert.match(out, /"event":"stopped"/);
+});

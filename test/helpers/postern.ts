@@ -1,0 +1,79 @@
+// Starts the whole server in-process from a TOML string, capturing its log lines.
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { parseConfig } from '../../src/config/load.js';
+import type { EventBus, PosternEvent } from '../../src/events.js';
+import { createLogger } from '../../src/log.js';
+import { startPostern as start, type RunningPostern } from '../../src/server.js';
+import { makeCertificate, type TestCertificate } from './certs.js';
+
+export interface TestPostern {
+  port(listenerId: string): number;
+  close(): Promise<void>;
+  events: EventBus;
+  /** Every event emitted so far. */
+  seen: PosternEvent[];
+  /** Every log line written so far (JSON text). */
+  logs: string[];
+  running: RunningPostern;
+}
+
+/** A scratch directory with a real certificate, for a test's TOML to point at. */
+export async function scratch(): Promise<{ dir: string; cert: TestCertificate }> {
+  const dir = await mkdtemp(join(tmpdir(), 'postern-test-'));
+  return { dir, cert: await makeCertificate(dir) };
+}
+
+export async function startPostern(toml: string): Promise<TestPostern> {
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const running = await start(parseConfig(toml, 'test.toml'), { logger: createLogger(sink, 'debug') });
+  const seen: PosternEvent[] = [];
+  running.events.on((event) => seen.push(event));
+  return {
+    port: (id) => running.address(id).port,
+    close: () => running.close(1_000),
+    events: running.events,
+    seen,
+    logs,
+    running,
+  };
+}
+
+/** A listener/TLS/queue preamble for test configs. */
+export function basics(dir: string, cert: TestCertificate, listeners = DEFAULT_LISTENERS): string {
+  return `
+[server]
+hostname = "mx.test"
+greeting = "Postern test"
+[server.workers]
+threads = 2
+[server.tls]
+enable = true
+implicit = false
+certificate = "default"
+[certificate."default"]
+cert = "file://${cert.cert}"
+private-key = "file://${cert.key}"
+[queue]
+path = "${join(dir, 'queue')}"
+${listeners}
+`;
+}
+
+export const DEFAULT_LISTENERS = `
+[server.listener."smtp"]
+bind = ["127.0.0.1:0"]
+[server.listener."submission"]
+bind = ["127.0.0.1:0"]
+[server.listener."submissions"]
+bind = ["127.0.0.1:0"]
+tls.implicit = true
+`;

@@ -1,0 +1,174 @@
+// Session behaviour beyond the reply table: listeners and TLS, rules on remote-ip, errors.wait,
+// temporary failures, the spool, and what the log may contain.
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:net';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { b64, plain, SmtpClient } from './helpers/smtp.js';
+import { basics, scratch, startPostern, type TestPostern } from './helpers/postern.js';
+
+const DIRECTORY = `
+[directory."local"]
+type = "memory"
+[[directory."local".users]]
+name = "alice"
+secret = "alice-secret"
+`;
+
+async function secured(server: TestPostern, listener = 'submission'): Promise<SmtpClient> {
+  const c = await SmtpClient.connect(server.port(listener));
+  await c.ehlo();
+  await c.starttls();
+  await c.ehlo();
+  return c;
+}
+
+async function submit(c: SmtpClient, body: string): Promise<string> {
+  assert.equal((await c.send('MAIL FROM:<alice@example.org>')).code, 250);
+  assert.equal((await c.send('RCPT TO:<bob@example.net>')).code, 250);
+  assert.equal((await c.send('RCPT TO:<carol@example.net>')).code, 250);
+  assert.equal((await c.send('DATA')).code, 354);
+  return (await c.send(`${body}\r\n.`)).last;
+}
+
+describe('listeners, TLS, spool and logs', () => {
+  let server: TestPostern;
+  let queue: string;
+
+  before(async () => {
+    const { dir, cert } = await scratch();
+    queue = join(dir, 'queue');
+    server = await startPostern(`${basics(dir, cert)}
+[session.data.limits]
+size = 2048
+[session.auth]
+mechanisms = [ { if = "listener", ne = "smtp", then = ["plain", "login"] }, { else = [] } ]
+lookup = [ { if = "listener", ne = "smtp", then = "directory/local" }, { else = false } ]
+require = [ { if = "listener", ne = "smtp", then = true }, { else = false } ]
+errors.wait = "1ms"
+${DIRECTORY}`);
+  });
+  after(() => server.close());
+
+  test('implicit TLS: PLAIN/LOGIN offered at once, AUTH works without STARTTLS', async () => {
+    const c = await SmtpClient.connect(server.port('submissions'), { tls: true });
+    const ehlo = await c.ehlo();
+    assert.deepEqual(SmtpClient.mechanisms(ehlo), ['PLAIN', 'LOGIN']);
+    assert.ok(!ehlo.lines.includes('STARTTLS'));
+    assert.equal((await c.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`)).code, 235);
+    c.close();
+  });
+
+  test('an accepted message lands in the spool: raw message plus envelope record', async () => {
+    const c = await secured(server);
+    await c.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`);
+    const reply = await submit(c, 'Subject: hello\r\n\r\nHi Bob.');
+    const match = /^250 2\.0\.0 (\S+) Message queued$/.exec(reply);
+    assert.ok(match, reply);
+    const id = match[1]!;
+    const envelope = JSON.parse(await readFile(join(queue, `${id}.json`), 'utf8')) as Record<string, unknown>;
+    assert.equal(envelope.id, id);
+    assert.equal(envelope.user, 'alice');
+    assert.equal(envelope.mailFrom, 'alice@example.org');
+    assert.deepEqual(envelope.rcptTo, ['bob@example.net', 'carol@example.net']);
+    assert.equal(envelope.listener, 'submission');
+    assert.equal(envelope.remoteIp, '127.0.0.1');
+    assert.ok(!Number.isNaN(Date.parse(String(envelope.receivedAt))));
+    const raw = await readFile(join(queue, `${id}.eml`), 'utf8');
+    assert.match(raw, /^Subject: hello\r\n\r\nHi Bob\.\r\n$/);
+    assert.deepEqual(await readdir(join(queue, 'tmp')), []);
+    c.close();
+  });
+
+  test('a message over session.data.limits.size gets 552 and leaves nothing behind', async () => {
+    const before = (await readdir(queue)).sort();
+    const c = await secured(server);
+    await c.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`);
+    const reply = await submit(c, `Subject: big\r\n\r\n${'x'.repeat(70)}\r\n`.repeat(60));
+    assert.equal(reply, '552 5.3.4 Message too big for system.');
+    assert.deepEqual((await readdir(queue)).sort(), before);
+    assert.deepEqual(await readdir(join(queue, 'tmp')), []);
+    // the session goes on
+    assert.equal((await c.send('NOOP')).code, 250);
+    c.close();
+  });
+
+  test('the smtp listener needs no AUTH to submit', async () => {
+    const c = await SmtpClient.connect(server.port('smtp'));
+    await c.ehlo();
+    assert.match(await submit(c, 'Subject: x\r\n\r\nbody'), /^250 2\.0\.0 \S+ Message queued$/);
+    c.close();
+  });
+
+  test('the log has a line per session event and never a password', async () => {
+    const c = await secured(server);
+    await c.send(`AUTH PLAIN ${plain('alice', 'wrong-password-42')}`);
+    await c.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`);
+    await c.send('QUIT').catch(() => undefined);
+    await c.closedPromise;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const all = server.logs.join('\n');
+    for (const secret of ['alice-secret', 'wrong-password-42', plain('alice', 'alice-secret'), b64('alice-secret')]) {
+      assert.ok(!all.includes(secret), `log contains ${secret}`);
+    }
+    const events = server.logs.map((l) => (JSON.parse(l) as { event?: string }).event);
+    for (const e of ['session.connect', 'auth.result', 'message.queued', 'session.close']) assert.ok(events.includes(e), e);
+    const auth = server.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'auth.result');
+    assert.ok(auth.some((l) => l.result === 'success' && l.user === 'alice' && l.mechanism === 'PLAIN' && typeof l.sessionId === 'string'));
+  });
+});
+
+describe('rules on remote-ip, errors.wait, temporary failures', () => {
+  let server: TestPostern;
+  let dead: Server;
+
+  before(async () => {
+    // A real refused/closed peer: accepts and closes at once, so every IMAP check fails as infrastructure.
+    dead = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
+    const deadPort = (dead.address() as { port: number }).port;
+    const { dir, cert } = await scratch();
+    server = await startPostern(`${basics(dir, cert)}
+[session.auth]
+mechanisms = [ { if = "remote-ip", eq = "127.0.0.0/8", then = ["plain"] }, { else = [] } ]
+lookup = [ { if = "listener", eq = "submissions", then = "remote/down" }, { else = "directory/local" } ]
+errors.total = 2
+errors.wait = [ { if = "listener", eq = "submission", then = "400ms" }, { else = "1ms" } ]
+[remote."down"]
+address = "127.0.0.1"
+port = ${deadPort}
+protocol = "imap"
+lookup = true
+timeout = "2s"
+${DIRECTORY}`);
+  });
+  after(async () => {
+    await server.close();
+    dead.close();
+  });
+
+  test('a remote-ip rule matching loopback offers PLAIN', async () => {
+    const c = await secured(server);
+    assert.deepEqual(SmtpClient.mechanisms(await c.ehlo()), ['PLAIN']);
+    c.close();
+  });
+
+  test('errors.wait is slept before each counted failure reply', async () => {
+    const c = await secured(server);
+    const started = Date.now();
+    assert.equal((await c.send(`AUTH PLAIN ${plain('alice', 'nope')}`)).code, 535);
+    assert.ok(Date.now() - started >= 380, `answered after ${Date.now() - started} ms`);
+    c.close();
+  });
+
+  test('lookup unavailable is 454 4.7.0, and 454s are not counted', async () => {
+    const c = await SmtpClient.connect(server.port('submissions'), { tls: true });
+    await c.ehlo();
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await c.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`)).last, '454 4.7.0 Temporary authentication failure');
+    }
+    assert.equal((await c.send('NOOP')).code, 250);
+    c.close();
+  });
+});
