@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo, Server as NetServer } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { SMTPServerOptions } from 'smtp-server';
 import type { ListenerConfig } from '../config/types.js';
 import { PosternSmtpServer } from './connection.js';
@@ -44,6 +45,11 @@ export function smtpServerOptions(listener: ListenerConfig, services: SessionSer
         callback(Object.assign(new Error(reply.text), { responseCode: reply.code }));
       });
     },
+    onSecure(socket, session, callback) {
+      const cipher = (socket as TLSSocket).getCipher?.()?.name;
+      services.events.emit({ type: 'session.tls', sessionId: session.id, listener: listener.id, ok: true, ...(cipher ? { cipher } : {}) });
+      callback();
+    },
     onClose(session) {
       services.events.emit({ type: 'session.close', sessionId: session.id, listener: listener.id });
     },
@@ -55,8 +61,11 @@ export async function startSmtpListener(listener: ListenerConfig, services: Sess
   const servers: PosternSmtpServer[] = [];
   const addresses = await bindAll(listener, (host, port) => {
     const server = new PosternSmtpServer(smtpServerOptions(listener, services, keys), listener, services);
-    server.on('error', () => {
-      // Socket-level errors (resets, failed handshakes) end one connection, never the listener.
+    server.on('error', (err: Error & { code?: string }) => {
+      // Socket-level errors end one connection, never the listener; failed handshakes are counted.
+      if (isTlsError(err)) {
+        services.events.emit({ type: 'session.tls', sessionId: '', listener: listener.id, ok: false, reason: err.code ?? 'TLS_ERROR' });
+      }
     });
     servers.push(server);
     return server.listen(port, host);
@@ -101,6 +110,10 @@ export async function startHttpListener(
       await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
     },
   };
+}
+
+function isTlsError(err: Error & { code?: string }): boolean {
+  return /^ERR_SSL_|^ERR_TLS_/.test(err.code ?? '') || /SSL|TLS|handshake/i.test(err.message);
 }
 
 async function bindAll(listener: ListenerConfig, listen: (host: string, port: number) => NetServer): Promise<AddressInfo[]> {
