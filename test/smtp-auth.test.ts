@@ -189,6 +189,16 @@ describe('AUTH replies', () => {
     c.close();
   });
 
+  test('OAUTHBEARER and XOAUTH2 without initial response: "334 " then the client message', async () => {
+    const c = await secured();
+    assert.equal((await c.send('AUTH OAUTHBEARER')).last, '334 ');
+    assert.equal((await c.send(b64('n,a=alice,\x01auth=Bearer tok\x01\x01'))).code, 334);
+    assert.equal((await c.send('AQ==')).code, 535);
+    assert.equal((await c.send('AUTH XOAUTH2')).last, '334 ');
+    assert.equal((await c.send(b64('user=alice\x01auth=Bearer tok\x01\x01'))).code, 535);
+    c.close();
+  });
+
   test('XOAUTH2 against a directory (no tokens there) is 535, on plaintext too', async () => {
     const c = await SmtpClient.connect(server.port('submission'));
     await c.ehlo();
