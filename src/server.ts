@@ -35,7 +35,7 @@ export async function startPostern(config: Config, { logger, events = new EventB
   const pool = new WorkerPool({ ...config.server.workers, rules: config.auth, events });
   const verifiers = createVerifiers(config, pool, events);
   const metrics = createMetrics(events, {
-    listeners: config.listeners.map((l) => l.id),
+    listeners: config.listeners.filter((l) => l.protocol === 'smtp').map((l) => l.id),
     pool,
     remotes: verifiers.remotes,
   });

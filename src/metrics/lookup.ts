@@ -1,0 +1,128 @@
+// The lookup actors, one per [remote."<id>"]: queue, IMAP connections, check latency and the cache.
+// The only label is the remote's config id (never a user, address or key).
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { PosternEvent } from '../events.js';
+
+export interface LookupStatsSource {
+  stats(): { queued: number; open: number; concurrency: number; positive: number; negative: number };
+}
+
+const POLARITIES = ['positive', 'negative'] as const;
+const CHECK_RESULTS = ['ok', 'bad', 'tempfail'] as const;
+
+/** 1 ms (a LOGIN on loopback) to 60 s (the default remote timeout). */
+const CHECK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+export function lookupMetrics(registry: Registry, remotes: ReadonlyMap<string, LookupStatsSource>): (event: PosternEvent) => void {
+  const registers = [registry];
+  const perRemote = (read: (s: ReturnType<LookupStatsSource['stats']>) => number) =>
+    function (this: Gauge<'remote'>): void {
+      for (const [remote, actor] of remotes) this.set({ remote }, read(actor.stats()));
+    };
+  new Gauge({
+    name: 'postern_lookup_queued_requests',
+    help: 'Checks waiting for a free IMAP connection slot.',
+    labelNames: ['remote'] as const,
+    registers,
+    collect: perRemote((s) => s.queued),
+  });
+  new Gauge({
+    name: 'postern_lookup_imap_connections_open',
+    help: 'IMAP connections open to the remote.',
+    labelNames: ['remote'] as const,
+    registers,
+    collect: perRemote((s) => s.open),
+  });
+  new Gauge({
+    name: 'postern_lookup_imap_connections_limit',
+    help: 'Most IMAP connections open at once (remote concurrency).',
+    labelNames: ['remote'] as const,
+    registers,
+    collect: perRemote((s) => s.concurrency),
+  });
+  new Gauge({
+    name: 'postern_lookup_cache_entries',
+    help: 'Cached verdicts, by polarity.',
+    labelNames: ['remote', 'polarity'] as const,
+    registers,
+    collect() {
+      for (const [remote, actor] of remotes) {
+        const s = actor.stats();
+        this.set({ remote, polarity: 'positive' }, s.positive);
+        this.set({ remote, polarity: 'negative' }, s.negative);
+      }
+    },
+  });
+  const checks = new Histogram({
+    name: 'postern_lookup_check_duration_seconds',
+    help: 'Time of one IMAP credential check, by result.',
+    labelNames: ['remote', 'result'] as const,
+    buckets: CHECK_BUCKETS,
+    registers,
+  });
+  const hits = new Counter({
+    name: 'postern_lookup_cache_hits_total',
+    help: 'Checks answered from the cache, by the polarity of the cached verdict.',
+    labelNames: ['remote', 'polarity'] as const,
+    registers,
+  });
+  const misses = new Counter({
+    name: 'postern_lookup_cache_misses_total',
+    help: 'Checks the cache could not answer.',
+    labelNames: ['remote'] as const,
+    registers,
+  });
+  const joins = new Counter({
+    name: 'postern_lookup_joins_total',
+    help: 'Checks that joined an identical check already in flight (single-flight).',
+    labelNames: ['remote'] as const,
+    registers,
+  });
+  const evictions = new Counter({
+    name: 'postern_lookup_cache_evictions_total',
+    help: 'Cache entries evicted to make room, by polarity.',
+    labelNames: ['remote', 'polarity'] as const,
+    registers,
+  });
+  const overflows = new Counter({
+    name: 'postern_lookup_queue_overflows_total',
+    help: 'Checks refused because the queue was full (answered 454).',
+    labelNames: ['remote'] as const,
+    registers,
+  });
+
+  for (const remote of remotes.keys()) {
+    for (const result of CHECK_RESULTS) checks.zero({ remote, result });
+    for (const polarity of POLARITIES) {
+      hits.inc({ remote, polarity }, 0);
+      evictions.inc({ remote, polarity }, 0);
+    }
+    misses.inc({ remote }, 0);
+    joins.inc({ remote }, 0);
+    overflows.inc({ remote }, 0);
+  }
+
+  return (event) => {
+    switch (event.type) {
+      case 'lookup.check':
+        checks.observe({ remote: event.remote, result: event.result }, event.seconds);
+        break;
+      case 'lookup.cache':
+        if (event.outcome === 'miss') misses.inc({ remote: event.remote });
+        // A hit should always say its polarity; if an emitter forgets, the hit still counts.
+        else hits.inc({ remote: event.remote, polarity: event.polarity ?? 'unknown' });
+        break;
+      case 'lookup.join':
+        joins.inc({ remote: event.remote });
+        break;
+      case 'lookup.evict':
+        evictions.inc({ remote: event.remote, polarity: event.polarity });
+        break;
+      case 'lookup.overflow':
+        overflows.inc({ remote: event.remote });
+        break;
+      default:
+        break;
+    }
+  };
+}
