@@ -1,0 +1,249 @@
+// The lookup actor against a real Dovecot: verdicts, TLS modes, cache, single-flight, concurrency, timeouts.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RemoteConfig } from '../src/config/types.js';
+import { EventBus, type PosternEvent } from '../src/events.js';
+import { LookupActor } from '../src/lookup/actor.js';
+import type { Credentials } from '../src/sasl/types.js';
+import { startCountingProxy, startDovecot, startHungServer, type RunningDovecot } from './helpers/dovecot.js';
+
+const DAY = 86_400_000;
+const USERS: Record<string, string> = { alice: 'alice:pass 1', bob: 'bob-pass' };
+for (let i = 0; i < 50; i++) USERS[`user${i}`] = `pw-${i}`;
+const TOKENS = { 'tok-alice': 'alice' };
+
+const plain = (user: string, password: string): Credentials => ({ kind: 'password', mechanism: 'PLAIN', user, password });
+const login = (user: string, password: string): Credentials => ({ kind: 'password', mechanism: 'LOGIN', user, password });
+
+let dovecot: RunningDovecot;
+const started: { close(): Promise<void> }[] = [];
+
+before(async () => {
+  dovecot = await startDovecot({ users: USERS, tokens: TOKENS, brokenTokens: ['tok-broken'] });
+});
+
+after(async () => {
+  await Promise.all(started.map((actor) => actor.close()));
+  await dovecot.stop();
+});
+
+function remote(port: number, over: Partial<RemoteConfig> = {}, cache: Partial<RemoteConfig['cache']> = {}): RemoteConfig {
+  return {
+    id: 'imap',
+    address: '127.0.0.1',
+    port,
+    protocol: 'imap',
+    concurrency: 4,
+    timeout: 10_000,
+    lookup: true,
+    cache: { entries: 100, positiveTtl: DAY, negativeTtl: DAY, ...cache },
+    tls: { implicit: true, allowInvalidCerts: true },
+    ...over,
+  };
+}
+
+/** An actor with its own bus; `seen` records every event. */
+function actor(config: RemoteConfig, maxQueue?: number): { actor: LookupActor; seen: PosternEvent[] } {
+  const events = new EventBus();
+  const seen: PosternEvent[] = [];
+  events.on((event) => seen.push(event));
+  const created = new LookupActor(config, events, maxQueue === undefined ? {} : { maxQueue });
+  started.push(created);
+  return { actor: created, seen };
+}
+
+const count = (seen: PosternEvent[], match: (e: PosternEvent) => boolean): number => seen.filter(match).length;
+const hits = (seen: PosternEvent[], polarity: 'positive' | 'negative'): number =>
+  count(seen, (e) => e.type === 'lookup.cache' && e.outcome === 'hit' && e.polarity === polarity);
+
+test('implicit TLS and STARTTLS: right password ok, wrong password or unknown user bad', async () => {
+  const implicit = actor(remote(dovecot.imapsPort)).actor;
+  const starttls = actor(remote(dovecot.imapPort, { tls: { implicit: false, allowInvalidCerts: true } })).actor;
+  const results = await Promise.all([
+    implicit.verify(plain('alice', 'alice:pass 1')),
+    implicit.verify(login('bob', 'bob-pass')),
+    implicit.verify(plain('alice', 'wrong')),
+    implicit.verify(plain('nobody', 'x')),
+    starttls.verify(plain('alice', 'alice:pass 1')),
+    starttls.verify(plain('bob', 'wrong')),
+  ]);
+  assert.deepEqual(results, [
+    { kind: 'ok', user: 'alice' },
+    { kind: 'ok', user: 'bob' },
+    { kind: 'bad' },
+    { kind: 'bad' },
+    { kind: 'ok', user: 'alice' },
+    { kind: 'bad' },
+  ]);
+});
+
+test('OAUTHBEARER and XOAUTH2 go to Dovecot as that mechanism', async () => {
+  const { actor: lookup, seen } = actor(remote(dovecot.imapsPort));
+  const token = (mechanism: 'OAUTHBEARER' | 'XOAUTH2', value: string): Credentials => ({
+    kind: 'token',
+    mechanism,
+    user: 'alice',
+    token: value,
+  });
+  const results = await Promise.all([
+    lookup.verify(token('OAUTHBEARER', 'tok-alice')),
+    lookup.verify(token('XOAUTH2', 'tok-alice')),
+    lookup.verify(token('OAUTHBEARER', 'tok-nope')),
+    lookup.verify(token('XOAUTH2', 'tok-nope')),
+  ]);
+  assert.deepEqual(results, [{ kind: 'ok', user: 'alice' }, { kind: 'ok', user: 'alice' }, { kind: 'bad' }, { kind: 'bad' }]);
+  // Dovecot offers both; imapflow alone would have sent the XOAUTH2 token as OAUTHBEARER.
+  const methods = await dovecot.loginMethods();
+  assert.ok(methods.includes('OAUTHBEARER'), methods.join());
+  assert.ok(methods.includes('XOAUTH2'), methods.join());
+  assert.equal(count(seen, (e) => e.type === 'lookup.check' && e.result === 'ok'), 2);
+});
+
+test('NO [UNAVAILABLE] from Dovecot (token introspection down) is a tempfail, not cached', async () => {
+  const lookup = actor(remote(dovecot.imapsPort)).actor;
+  const broken: Credentials = { kind: 'token', mechanism: 'OAUTHBEARER', user: 'alice', token: 'tok-broken' };
+  const verdict = await lookup.verify(broken);
+  assert.equal(verdict.kind, 'tempfail');
+  assert.match(verdict.kind === 'tempfail' ? verdict.reason : '', /UNAVAILABLE/);
+  assert.deepEqual([lookup.stats().positive, lookup.stats().negative], [0, 0]);
+});
+
+test('cached verdicts survive Dovecot stopping; a cold check then tempfails and caches nothing', async () => {
+  const own = await startDovecot({ users: { carol: 'carol-pw', dave: 'dave-pw' } });
+  try {
+    const { actor: lookup, seen } = actor(remote(own.imapsPort));
+    const first = await Promise.all([lookup.verify(plain('carol', 'carol-pw')), lookup.verify(plain('carol', 'nope'))]);
+    assert.deepEqual(first, [{ kind: 'ok', user: 'carol' }, { kind: 'bad' }]);
+    await own.stop();
+
+    const again = await Promise.all([lookup.verify(plain('carol', 'carol-pw')), lookup.verify(plain('carol', 'nope'))]);
+    assert.deepEqual(again, [{ kind: 'ok', user: 'carol' }, { kind: 'bad' }]);
+    assert.equal(hits(seen, 'positive'), 1);
+    assert.equal(hits(seen, 'negative'), 1);
+
+    const cold = await lookup.verify(plain('dave', 'dave-pw'));
+    assert.equal(cold.kind, 'tempfail');
+    assert.deepEqual([lookup.stats().positive, lookup.stats().negative], [1, 1]);
+    // Not cached: asked again, it is checked again (and fails again).
+    assert.equal((await lookup.verify(plain('dave', 'dave-pw'))).kind, 'tempfail');
+    assert.equal(count(seen, (e) => e.type === 'lookup.check' && e.result === 'tempfail'), 2);
+  } finally {
+    await own.stop();
+  }
+});
+
+test('allow-invalid-certs = false rejects the self-signed Dovecot before any login', async () => {
+  const before = await dovecot.logins();
+  const implicit = actor(remote(dovecot.imapsPort, { tls: { implicit: true, allowInvalidCerts: false } })).actor;
+  const starttls = actor(remote(dovecot.imapPort, { tls: { implicit: false, allowInvalidCerts: false } })).actor;
+  const results = await Promise.all([implicit.verify(plain('alice', 'alice:pass 1')), starttls.verify(plain('alice', 'alice:pass 1'))]);
+  assert.deepEqual(results.map((v) => v.kind), ['tempfail', 'tempfail']);
+  assert.equal(implicit.stats().positive + implicit.stats().negative, 0);
+  assert.equal(await dovecot.logins(), before);
+});
+
+test('STARTTLS required: a server that does not offer it never sees the credentials', async () => {
+  const clear = await startDovecot({ users: { alice: 'alice-pw' }, tls: false });
+  try {
+    const lookup = actor(remote(clear.imapPort, { tls: { implicit: false, allowInvalidCerts: true } })).actor;
+    const verdict = await lookup.verify(plain('alice', 'alice-pw'));
+    assert.equal(verdict.kind, 'tempfail');
+    assert.equal(await clear.logins(), 0);
+  } finally {
+    await clear.stop();
+  }
+});
+
+test('a server that never greets: tempfail once `timeout` runs out, connection closed', async () => {
+  const hung = await startHungServer();
+  try {
+    const lookup = actor(remote(hung.port, { timeout: 300 })).actor;
+    const verdict = await lookup.verify(plain('alice', 'alice:pass 1'));
+    assert.equal(verdict.kind, 'tempfail');
+    assert.match(verdict.kind === 'tempfail' ? verdict.reason : '', /timed out/);
+    await lookup.close(); // waits for the connection to be gone
+    assert.equal(lookup.stats().open, 0);
+    assert.equal(hung.accepted(), 1);
+  } finally {
+    await hung.stop();
+  }
+});
+
+test('50 concurrent checks for distinct users never hold more than `concurrency` IMAP connections', async () => {
+  const proxy = await startCountingProxy(dovecot.imapsPort);
+  try {
+    const lookup = actor(remote(proxy.port, { concurrency: 4 })).actor;
+    const pending = Array.from({ length: 50 }, (_, i) => lookup.verify(plain(`user${i}`, `pw-${i}`)));
+    assert.deepEqual([lookup.stats().open, lookup.stats().queued], [4, 46]);
+    const verdicts = await Promise.all(pending);
+    assert.ok(verdicts.every((v) => v.kind === 'ok'));
+    assert.ok(proxy.maxOpen() <= 4, `max ${proxy.maxOpen()} open at the IMAP side`);
+    assert.equal(proxy.total(), 50);
+    assert.equal(lookup.stats().positive, 50);
+  } finally {
+    await proxy.stop();
+  }
+});
+
+test('50 identical cold checks share one login at Dovecot (single-flight)', async () => {
+  const { actor: lookup, seen } = actor(remote(dovecot.imapsPort));
+  const before = await dovecot.logins();
+  const verdicts = await Promise.all(Array.from({ length: 50 }, () => lookup.verify(plain('bob', 'bob-pass'))));
+  assert.ok(verdicts.every((v) => v.kind === 'ok'));
+  assert.equal((await dovecot.logins()) - before, 1);
+  assert.equal(count(seen, (e) => e.type === 'lookup.join'), 49);
+  assert.equal(count(seen, (e) => e.type === 'lookup.check'), 1);
+});
+
+test('positive and negative TTLs expire separately (negative really is ttl.negative)', async () => {
+  const shortNegative = actor(remote(dovecot.imapsPort, {}, { positiveTtl: DAY, negativeTtl: 300 }));
+  const shortPositive = actor(remote(dovecot.imapsPort, {}, { positiveTtl: 300, negativeTtl: DAY }));
+  const all = [shortNegative, shortPositive];
+  const round = () =>
+    Promise.all(all.flatMap(({ actor: a }) => [a.verify(plain('alice', 'alice:pass 1')), a.verify(plain('alice', 'wrong'))]));
+  await round();
+  await sleep(400);
+  await round();
+  const checks = ({ seen }: { seen: PosternEvent[] }): string[] =>
+    seen.flatMap((e) => (e.type === 'lookup.check' ? [e.result] : []));
+  // Each actor re-checked exactly the polarity whose TTL ran out and answered the other from cache.
+  assert.deepEqual(checks(shortNegative).sort(), ['bad', 'bad', 'ok']);
+  assert.equal(hits(shortNegative.seen, 'positive'), 1);
+  assert.deepEqual(checks(shortPositive).sort(), ['bad', 'ok', 'ok']);
+  assert.equal(hits(shortPositive.seen, 'negative'), 1);
+});
+
+test('LRU eviction at cache.entries; a cached positive never answers another password', async () => {
+  const { actor: lookup, seen } = actor(remote(dovecot.imapsPort, {}, { entries: 2 }));
+  for (const user of ['user0', 'user1', 'user2']) assert.equal((await lookup.verify(plain(user, `pw-${user.slice(4)}`))).kind, 'ok');
+  assert.equal(count(seen, (e) => e.type === 'lookup.evict' && e.polarity === 'positive'), 1);
+  assert.equal(lookup.stats().positive, 2);
+  // user0 was least recently used: checked again; user2 still cached.
+  await lookup.verify(plain('user2', 'pw-2'));
+  assert.equal(hits(seen, 'positive'), 1);
+  await lookup.verify(plain('user0', 'pw-0'));
+  assert.equal(count(seen, (e) => e.type === 'lookup.check'), 4);
+
+  assert.deepEqual(await lookup.verify(plain('user2', 'not-pw-2')), { kind: 'bad' });
+  assert.equal(count(seen, (e) => e.type === 'lookup.check'), 5);
+});
+
+test('queue overflow tempfails at once; close() tempfails the queue and waits for open checks', async () => {
+  const hung = await startHungServer();
+  try {
+    const { actor: lookup, seen } = actor(remote(hung.port, { concurrency: 1, timeout: 300 }), 2);
+    const pending = ['a', 'b', 'c'].map((user) => lookup.verify(plain(user, 'x')));
+    assert.deepEqual(await lookup.verify(plain('d', 'x')), { kind: 'tempfail', reason: 'lookup queue full' });
+    assert.equal(count(seen, (e) => e.type === 'lookup.overflow'), 1);
+    await lookup.close();
+    const verdicts = await Promise.all(pending);
+    assert.deepEqual(verdicts.map((v) => v.kind), ['tempfail', 'tempfail', 'tempfail']);
+    assert.deepEqual(verdicts.slice(1), [{ kind: 'tempfail', reason: 'lookup closed' }, { kind: 'tempfail', reason: 'lookup closed' }]);
+    assert.equal(lookup.stats().open, 0);
+    assert.equal(hung.accepted(), 1);
+    assert.equal((await lookup.verify(plain('e', 'x'))).kind, 'tempfail');
+  } finally {
+    await hung.stop();
+  }
+});
