@@ -78,6 +78,12 @@ test('implicit TLS and STARTTLS: right password ok, wrong password or unknown us
   ]);
 });
 
+test('the SMTP client\'s address reaches Dovecot (ID x-originating-ip), so its penalty falls on that client', async () => {
+  const { actor: a } = actor(remote(dovecot.imapsPort));
+  assert.deepEqual(await a.verify(plain('bob', 'bob-pass'), { remoteIp: '192.0.2.77' }), { kind: 'ok', user: 'bob' });
+  assert.ok((await dovecot.loginAddresses()).includes('192.0.2.77'));
+});
+
 test('OAUTHBEARER and XOAUTH2 go to Dovecot as that mechanism', async () => {
   const { actor: lookup, seen } = actor(remote(dovecot.imapsPort));
   const token = (mechanism: 'OAUTHBEARER' | 'XOAUTH2', value: string): Credentials => ({

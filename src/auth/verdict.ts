@@ -6,8 +6,13 @@ export type Verdict =
   | { kind: 'bad' }
   | { kind: 'tempfail'; reason: string };
 
+/** Who is asking, as far as a verifier may use it (never part of a cache key). */
+export interface ClientInfo {
+  remoteIp: string;
+}
+
 /** Anything `session.auth.lookup` can name: "directory/<id>" or "remote/<id>". */
 export interface Verifier {
-  verify(credentials: Credentials): Promise<Verdict>;
+  verify(credentials: Credentials, client?: ClientInfo): Promise<Verdict>;
   close(): Promise<void>;
 }

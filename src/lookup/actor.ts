@@ -3,7 +3,7 @@
 // queued FIFO (bounded). It runs on the main thread: checks are network waits, not CPU, and a worker
 // would add a thread hop per check and a second copy of the cache. Its mailbox is the event loop:
 // every state change below is synchronous, so no two requests ever interleave inside one.
-import type { Verdict, Verifier } from '../auth/verdict.js';
+import type { ClientInfo, Verdict, Verifier } from '../auth/verdict.js';
 import type { RemoteConfig } from '../config/types.js';
 import type { EventBus } from '../events.js';
 import type { Credentials } from '../sasl/types.js';
@@ -27,6 +27,8 @@ export interface LookupStats {
 interface Job {
   key: string;
   credentials: Credentials;
+  /** The first requester; joiners share its check. */
+  client: ClientInfo | undefined;
   verdict: Promise<Verdict>;
   settle: (verdict: Verdict) => void;
 }
@@ -56,7 +58,7 @@ export class LookupActor implements Verifier {
     });
   }
 
-  verify(credentials: Credentials): Promise<Verdict> {
+  verify(credentials: Credentials, client?: ClientInfo): Promise<Verdict> {
     const remote = this.#remote.id;
     if (this.#closed) return Promise.resolve({ kind: 'tempfail', reason: 'lookup closed' });
 
@@ -81,7 +83,7 @@ export class LookupActor implements Verifier {
 
     let settle!: (verdict: Verdict) => void;
     const verdict = new Promise<Verdict>((resolve) => (settle = resolve));
-    const job: Job = { key, credentials, verdict, settle };
+    const job: Job = { key, credentials, client, verdict, settle };
     this.#pending.set(key, job);
     if (this.#running.size < this.#remote.concurrency) this.#start(job);
     else this.#queue.push(job);
@@ -108,7 +110,7 @@ export class LookupActor implements Verifier {
 
   #start(job: Job): void {
     const started = performance.now();
-    const check = startCheck(this.#remote, job.credentials);
+    const check = startCheck(this.#remote, job.credentials, job.client);
     void check.verdict.then((verdict) => {
       this.#events.emit({
         type: 'lookup.check',

@@ -2,7 +2,7 @@
 import { ImapFlow, type ImapFlowOptions, type ImapTransport, type ImapTransportOptions, type ImapTransportSocket } from 'imapflow';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import type { Verdict } from '../auth/verdict.js';
+import type { ClientInfo, Verdict } from '../auth/verdict.js';
 import type { RemoteConfig } from '../config/types.js';
 import { TempFailure } from '../errors.js';
 import type { Credentials } from '../sasl/types.js';
@@ -71,7 +71,7 @@ function trackingTransport(onSocket: (socket: ImapTransportSocket) => void): Ima
   };
 }
 
-function options(remote: RemoteConfig, credentials: Credentials, transport: ImapTransport): ImapFlowOptions {
+function options(remote: RemoteConfig, credentials: Credentials, client: ClientInfo | undefined, transport: ImapTransport): ImapFlowOptions {
   return {
     host: remote.address,
     port: remote.port,
@@ -90,7 +90,9 @@ function options(remote: RemoteConfig, credentials: Credentials, transport: Imap
     disableAutoIdle: true,
     // imapflow's logger would be one more place credentials and user names could leak to.
     logger: false,
-    clientInfo: { name: 'Postern' },
+    // Sent in ID before authenticating: Dovecot (from login_trusted_networks) then logs the SMTP client's
+    // address and applies its per-IP auth penalty to that client, not to every user behind Postern.
+    clientInfo: { name: 'Postern', ...(client === undefined ? {} : { 'x-originating-ip': client.remoteIp }) },
     // Our own timer bounds the whole check; imapflow's (16 s greeting, 90 s connect, 5 min socket by
     // default) are set to the same bound so none of them can outlast or second-guess it.
     connectionTimeout: remote.timeout,
@@ -107,9 +109,9 @@ export interface RunningCheck {
 }
 
 /** Starts one check against `remote` on a fresh connection, bounded as a whole by `remote.timeout`. */
-export function startCheck(remote: RemoteConfig, credentials: Credentials): RunningCheck {
+export function startCheck(remote: RemoteConfig, credentials: Credentials, client?: ClientInfo): RunningCheck {
   let socket: ImapTransportSocket | undefined;
-  const verdict = check(remote, credentials, trackingTransport((opened) => (socket = opened)));
+  const verdict = check(remote, credentials, client, trackingTransport((opened) => (socket = opened)));
   const closed = verdict.then(async () => {
     const last = socket; // after an upgrade, the TLS socket: closing it closes the TCP one under it
     if (last !== undefined && !last.closed) await new Promise((resolve) => last.once('close', resolve));
@@ -117,19 +119,19 @@ export function startCheck(remote: RemoteConfig, credentials: Credentials): Runn
   return { verdict, closed };
 }
 
-async function check(remote: RemoteConfig, credentials: Credentials, transport: ImapTransport): Promise<Verdict> {
-  let client: ImapFlow | undefined;
+async function check(remote: RemoteConfig, credentials: Credentials, client: ClientInfo | undefined, transport: ImapTransport): Promise<Verdict> {
+  let imap: ImapFlow | undefined;
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new TempFailure(`IMAP check timed out after ${remote.timeout} ms`)), remote.timeout);
   });
   try {
     const mechanism = credentials.kind === 'token' ? credentials.mechanism : null;
-    client = new PinnedMechanismImapFlow(options(remote, credentials, transport), mechanism);
+    imap = new PinnedMechanismImapFlow(options(remote, credentials, client, transport), mechanism);
     // A late socket error after we have given up must not become an unhandled 'error' event.
-    client.on('error', () => {});
+    imap.on('error', () => {});
     // With verifyOnly, connect() is the whole check: connect, greeting, STARTTLS, auth, LOGOUT.
-    await Promise.race([client.connect(), expired]);
+    await Promise.race([imap.connect(), expired]);
     return { kind: 'ok', user: credentials.user };
   } catch (err) {
     const classification = classify(err);
@@ -137,6 +139,6 @@ async function check(remote: RemoteConfig, credentials: Credentials, transport: 
   } finally {
     clearTimeout(timer);
     // Destroys the socket if still open (timeout, failure); a no-op after LOGOUT closed it. Never reused.
-    client?.close();
+    imap?.close();
   }
 }

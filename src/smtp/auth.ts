@@ -49,7 +49,8 @@ export async function runAuth(args: string[], ctx: SessionContext, io: AuthIO, s
   // A counted failure: wait, answer, and hang up at the errors.total-th.
   const fail = async (reply: Reply, result: AuthResult): Promise<void> => {
     ctx.authErrors += 1;
-    await sleep(ctx.settings.errorsWait);
+    // Unref'd: the client's socket keeps the process alive; a wait must not outlive shutdown.
+    await sleep(ctx.settings.errorsWait, undefined, { ref: false });
     io.reply(reply);
     report(result);
     if (ctx.authErrors >= ctx.settings.errorsTotal) {
@@ -111,7 +112,7 @@ export async function runAuth(args: string[], ctx: SessionContext, io: AuthIO, s
           return await fail(Replies.saslMalformed, 'malformed');
         case 'credentials':
           user = step.credentials.user;
-          return await conclude(await verifier.verify(step.credentials), step.credentials);
+          return await conclude(await verifier.verify(step.credentials, { remoteIp: ctx.vars['remote-ip'] }), step.credentials);
       }
     }
   } catch {

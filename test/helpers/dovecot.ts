@@ -31,6 +31,8 @@ export interface RunningDovecot {
   logins(): Promise<number>;
   /** The SASL method of every successful login so far, in log order (e.g. "PLAIN", "XOAUTH2"). */
   loginMethods(): Promise<string[]>;
+  /** The client address Dovecot logged for each successful login (rip=…). */
+  loginAddresses(): Promise<string[]>;
   /** Stops Dovecot (SIGTERM to the master) and waits for it to exit. Idempotent. */
   stop(): Promise<void>;
 }
@@ -114,6 +116,8 @@ auth_mechanisms = plain login oauthbearer xoauth2
 # Tests fail passwords on purpose: no per-failure delay and no per-IP penalty (see peers.md).
 auth_failure_delay = 0
 auth_verbose = yes
+# Postern's ID x-originating-ip is honoured from here, as it would be in production.
+login_trusted_networks = 127.0.0.0/8
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
 passdb {
@@ -265,6 +269,8 @@ export async function startDovecot(opts: DovecotOptions): Promise<RunningDovecot
     logins: async () => attempts(await settledLog()),
     loginMethods: async () =>
       [...(await settledLog()).matchAll(/imap-login: Info: Login: .*?method=([A-Z0-9-]+)/g)].map((m) => m[1] ?? ''),
+    loginAddresses: async () =>
+      [...(await settledLog()).matchAll(/imap-login: Info: Login: .*?rip=([0-9a-f.:]+)/g)].map((m) => m[1] ?? ''),
     stop() {
       stopped ??= (async () => {
         await terminate(running);
