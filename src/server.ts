@@ -62,6 +62,7 @@ export async function startPostern(config: Config, { logger, events = new EventB
   const listeners: RunningListener[] = [];
   const shutdown = async (graceMs: number): Promise<void> => {
     await Promise.all(listeners.map((l) => l.close(graceMs)));
+    await spool.settled();
     await Promise.all([...verifiers.byPath.values()].map((v) => v.close()));
     await pool.close();
     metrics.close();

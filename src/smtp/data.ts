@@ -21,6 +21,8 @@ export async function receiveMessage(
       listener: listener.id,
       remoteIp: session.remoteAddress,
     });
+    // Nobody is left to read a reply, and the message was not refused: no rejection to count.
+    if (result.kind === 'aborted') return Replies.spoolFailure;
     if (result.kind === 'too_large') {
       services.events.emit({ type: 'message.rejected', sessionId: session.id, listener: listener.id, reason: 'too_large' });
       return Replies.messageTooBig;

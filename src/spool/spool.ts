@@ -18,13 +18,19 @@ export interface Envelope {
   size: number;
 }
 
-export type StoreResult = { kind: 'queued'; id: string; bytes: number } | { kind: 'too_large'; bytes: number };
+export type StoreResult =
+  | { kind: 'queued'; id: string; bytes: number }
+  | { kind: 'too_large'; bytes: number }
+  /** The client went away mid-message: nothing is kept, and nothing is wrong with the spool. */
+  | { kind: 'aborted'; bytes: number };
 
 /** Stream data with smtp-server's size flag. */
 type DataStream = Readable & { sizeExceeded?: boolean };
 
 export class Spool {
   readonly #tmp: string;
+  /** Stores under way, so shutdown can wait for each to be written or cleaned up. */
+  readonly #inFlight = new Set<Promise<StoreResult>>();
 
   constructor(readonly dir: string) {
     this.#tmp = join(dir, 'tmp');
@@ -35,7 +41,23 @@ export class Spool {
   }
 
   /** Consumes the whole stream; writes nothing past the size limit and keeps nothing of a refused message. */
-  async store(stream: DataStream, envelope: Omit<Envelope, 'id' | 'receivedAt' | 'size'>): Promise<StoreResult> {
+  store(stream: DataStream, envelope: Omit<Envelope, 'id' | 'receivedAt' | 'size'>): Promise<StoreResult> {
+    const stored = this.#store(stream, envelope);
+    this.#inFlight.add(stored);
+    void stored.catch(() => undefined).finally(() => this.#inFlight.delete(stored));
+    return stored;
+  }
+
+  /**
+   * Resolves once every store under way has finished. A session cut off at shutdown aborts its message
+   * only when its socket closes, after the listeners have returned: without this wait the process
+   * would exit with the half-written message still in tmp/.
+   */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  async #store(stream: DataStream, envelope: Omit<Envelope, 'id' | 'receivedAt' | 'size'>): Promise<StoreResult> {
     const id = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
     const tmpMessage = join(this.#tmp, `${id}.eml`);
     const tmpEnvelope = join(this.#tmp, `${id}.json`);
@@ -75,6 +97,8 @@ export class Spool {
       // Drain what is left so the session can still answer, then remove every trace.
       stream.resume();
       await Promise.all([tmpMessage, tmpEnvelope, join(this.dir, `${id}.eml`)].map((f) => rm(f, { force: true })));
+      // smtp-server destroys the data stream when the connection closes before the final dot.
+      if (stream.destroyed && !stream.readableEnded) return { kind: 'aborted', bytes };
       throw new SpoolError(err instanceof Error ? err.message : String(err));
     }
   }
