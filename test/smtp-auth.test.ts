@@ -232,6 +232,18 @@ describe('errors.total and require', () => {
     await c.closedPromise;
   });
 
+  test('AUTH during a mail transaction is 503 (RFC 4954), not counted; after RSET it works', async () => {
+    const c = await SmtpClient.connect(server.port('smtp'));
+    await c.ehlo();
+    assert.equal((await c.send('MAIL FROM:<someone@example.net>')).code, 250);
+    assert.equal((await c.send('AUTH PLAIN')).last, '503 5.5.1 AUTH not allowed during a mail transaction.');
+    c.close();
+    const d = await secured();
+    assert.equal((await d.send('MAIL FROM:<a@example.org>')).code, 530);
+    assert.equal((await d.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`)).code, 235);
+    d.close();
+  });
+
   test('MAIL FROM unauthenticated where require = true is 530; where false it is accepted', async () => {
     const c = await secured();
     assert.equal((await c.send('MAIL FROM:<alice@example.org>')).last, '530 5.7.0 Authentication required');

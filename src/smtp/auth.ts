@@ -18,6 +18,8 @@ export interface AuthIO {
   readonly secure: boolean;
   /** The authenticated account (cleared by smtp-server on STARTTLS), null before AUTH. */
   user: string | null;
+  /** MAIL FROM has been accepted and the transaction is not over. */
+  readonly inTransaction: boolean;
   reply(reply: Reply): void;
   /** Sends `334 <base64>` and resolves with the client's next line. */
   challenge(base64: string): Promise<string>;
@@ -81,6 +83,8 @@ export async function runAuth(args: string[], ctx: SessionContext, io: AuthIO, s
 
   try {
     if (io.user !== null) return io.reply(Replies.alreadyAuthenticated);
+    // RFC 4954 §4: AUTH during a mail transaction MUST be refused with 503.
+    if (io.inTransaction) return io.reply(Replies.authInTransaction);
     const [name, initial, ...extra] = args;
     if (name === undefined) return io.reply(Replies.authSyntax);
     const lookup = ctx.settings.lookup;

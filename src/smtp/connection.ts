@@ -141,6 +141,9 @@ class PosternConnection extends SMTPConnection {
       set user(name) {
         connection.session.user = name === null ? undefined : { username: name };
       },
+      get inTransaction() {
+        return Boolean(connection.session.envelope.mailFrom);
+      },
       reply: (r) => this.#reply(r),
       challenge: (base64) =>
         new Promise<string>((resolve) => {

@@ -14,6 +14,7 @@ const reply = (code: number, enhanced: string | undefined, text: string): Reply 
 export const Replies = {
   authNotAllowed: reply(503, '5.5.1', 'AUTH not allowed.'),
   alreadyAuthenticated: reply(503, '5.5.1', 'Already authenticated.'),
+  authInTransaction: reply(503, '5.5.1', 'AUTH not allowed during a mail transaction.'),
   encryptionRequired: reply(538, '5.7.11', 'Encryption required for requested authentication mechanism'),
   authSyntax: reply(501, '5.5.2', 'Syntax error, expected: AUTH mechanism [initial-response]'),
   mechanismNotSupported: reply(504, '5.5.4', 'Mechanism not supported'),
