@@ -5,9 +5,12 @@ import type { EventBus, PosternEvent } from './events.js';
 
 export type { Logger };
 
+/**
+ * Logs to `destination`, or to stdout through pino's asynchronous writer: a synchronous write per log
+ * line was a tenth of the main thread's time under load (BENCHMARKS.md). `main` flushes before exit.
+ */
 export function createLogger(destination?: DestinationStream, level = process.env.POSTERN_LOG_LEVEL ?? 'info'): Logger {
-  const options = { base: { service: 'postern' }, level };
-  return destination === undefined ? pino(options) : pino(options, destination);
+  return pino({ base: { service: 'postern' }, level }, destination ?? pino.destination({ dest: 1, sync: false }));
 }
 
 /** Which events are log lines, and at which level. Lookup and pool internals are debug: metrics cover them. */

@@ -1,6 +1,7 @@
 // The composition root: config in, running Postern out. Everything long-lived is made here, once.
 import type { AddressInfo } from 'node:net';
 import { createVerifiers } from './auth/registry.js';
+import { ruleUses } from './config/rules.js';
 import type { CertificateConfig, Config } from './config/types.js';
 import { EventBus } from './events.js';
 import { logEvents, type Logger } from './log.js';
@@ -45,6 +46,7 @@ export async function startPostern(config: Config, { logger, events = new EventB
     events,
     spool,
     maxMessageSize: config.data.maxSize,
+    mechanismsFollowHelo: ruleUses(config.auth.mechanisms, 'helo-domain'),
   };
 
   const keys = new Map<string, Promise<KeyPair>>();

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
-import { evaluate, resolveAuthSettings } from '../src/config/rules.js';
+import { evaluate, resolveAuthSettings, ruleUses } from '../src/config/rules.js';
 import type { Rule, SessionVars } from '../src/config/types.js';
 import { LISTENERS, sessionVars } from './helpers/config.js';
 
@@ -160,4 +160,15 @@ require = true
     errorsTotal: 3,
     errorsWait: 30_000,
   });
+});
+
+test('ruleUses finds a variable anywhere in a rule, nested combinators included', () => {
+  assert.equal(ruleUses(compile('7'), 'helo-domain'), false);
+  assert.equal(ruleUses(compile('[ { if = "listener", eq = "smtp", then = 1 }, { else = 2 } ]'), 'helo-domain'), false);
+  const nested = compile(
+    '[ { if = "listener", eq = "smtp", then = 1 }, { all-of = [ { if = "remote-ip", eq = "10.0.0.0/8" }, { any-of = [ { if = "helo-domain", ends-with = ".example" } ] } ], then = 3 }, { else = 2 } ]',
+  );
+  assert.equal(ruleUses(nested, 'helo-domain'), true);
+  assert.equal(ruleUses(nested, 'remote-ip'), true);
+  assert.equal(ruleUses(nested, 'local-ip'), false);
 });

@@ -172,3 +172,29 @@ ${DIRECTORY}`);
     c.close();
   });
 });
+
+describe('mechanisms that follow helo-domain', () => {
+  let server: TestPostern;
+
+  before(async () => {
+    const { dir, cert } = await scratch();
+    server = await startPostern(`${basics(dir, cert)}
+[session.auth]
+mechanisms = [ { if = "helo-domain", ends-with = ".trusted.example", then = ["plain"] }, { else = [] } ]
+lookup = "directory/local"
+errors.wait = "1ms"
+${DIRECTORY}`);
+  });
+  after(() => server.close());
+
+  test('EHLO and AUTH see the mechanisms for the name the client gave, re-evaluated at each EHLO', async () => {
+    const c = await SmtpClient.connect(server.port('submission'));
+    await c.ehlo('laptop.trusted.example');
+    await c.starttls();
+    assert.deepEqual(SmtpClient.mechanisms(await c.ehlo('laptop.other.example')), []);
+    assert.equal((await c.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`)).last, '503 5.5.1 AUTH not allowed.');
+    assert.deepEqual(SmtpClient.mechanisms(await c.ehlo('laptop.trusted.example')), ['PLAIN']);
+    assert.equal((await c.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`)).code, 235);
+    c.close();
+  });
+});

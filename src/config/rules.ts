@@ -64,3 +64,19 @@ export function resolveAuthSettings(rules: AuthRules, vars: SessionVars): Sessio
     errorsWait: evaluate(rules.errorsWait, vars),
   };
 }
+
+function conditionUses(condition: Condition, variable: keyof SessionVars): boolean {
+  switch (condition.kind) {
+    case 'any-of':
+    case 'all-of':
+    case 'none-of':
+      return condition.conditions.some((c) => conditionUses(c, variable));
+    default:
+      return condition.variable === variable;
+  }
+}
+
+/** Whether a rule's value can depend on `variable` (a plain value depends on nothing). */
+export function ruleUses<T>(rule: Rule<T>, variable: keyof SessionVars): boolean {
+  return rule.branches.some((branch) => conditionUses(branch.when, variable));
+}

@@ -7,7 +7,7 @@ import type { AuthResult } from '../events.js';
 import { oauthbearerErrorChallenge } from '../sasl/oauthbearer.js';
 import { MECHANISMS, type Credentials, type Mechanism } from '../sasl/types.js';
 import { Replies, type Reply } from './replies.js';
-import { usableMechanisms, type SessionContext, type SessionServices } from './session.js';
+import { ruledMechanisms, usableMechanisms, type SessionContext, type SessionServices } from './session.js';
 
 /** RFC 4954 leaves the limit to the server; Stalwart refuses SASL lines over 12 KiB. */
 export const MAX_SASL_LINE = 12 * 1024;
@@ -89,7 +89,7 @@ export async function runAuth(args: string[], ctx: SessionContext, io: AuthIO, s
     if (name === undefined) return io.reply(Replies.authSyntax);
     const lookup = ctx.settings.lookup;
     const verifier = lookup === null ? undefined : services.verifiers.get(lookup);
-    const ruled = verifier === undefined ? [] : await services.pool.mechanisms(ctx.vars);
+    const ruled = verifier === undefined ? [] : await ruledMechanisms(ctx, services);
     if (verifier === undefined || ruled.length === 0) return io.reply(Replies.authNotAllowed);
 
     const upper = name.toUpperCase();

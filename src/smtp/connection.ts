@@ -18,7 +18,7 @@ import { ehloLines } from './ehlo.js';
 import { checkMailFrom } from './mail.js';
 import { enhancedOverrides, replyText, Replies, type Reply } from './replies.js';
 import type { Mechanism } from '../sasl/types.js';
-import { usableMechanisms, type SessionContext, type SessionServices } from './session.js';
+import { ruledMechanisms, usableMechanisms, type SessionContext, type SessionServices } from './session.js';
 
 /** A domain or an address literal; anything with spaces or control characters is refused. */
 const HELO_NAME = /^(?:\[[^\]\s]{1,253}\]|[\p{L}\p{N}_.-]{1,253})$/u;
@@ -111,7 +111,7 @@ class PosternConnection extends SMTPConnection {
       this.send(250, lines, false);
       callback();
     };
-    this.#services.pool.mechanisms(ctx.vars).then(
+    ruledMechanisms(ctx, this.#services).then(
       (ruled) => answer(usableMechanisms(ruled, ctx, this.secure)),
       () => answer([]),
     );

@@ -20,6 +20,11 @@ export interface SessionServices {
   spool: Spool;
   /** `session.data.limits.size`. */
   maxMessageSize: number;
+  /**
+   * Whether the mechanisms rule tests helo-domain. If not, the value resolved at connect holds for the
+   * whole session and EHLO/AUTH skip a worker round trip.
+   */
+  mechanismsFollowHelo: boolean;
 }
 
 export interface SessionContext {
@@ -30,6 +35,11 @@ export interface SessionContext {
   settings: SessionAuthSettings;
   /** Counted AUTH failures; lives on the connection, so STARTTLS does not reset it. */
   authErrors: number;
+}
+
+/** `session.auth.mechanisms` for the session as it stands (re-evaluated in a worker once helo-domain matters). */
+export function ruledMechanisms(ctx: SessionContext, services: SessionServices): Promise<Mechanism[]> {
+  return services.mechanismsFollowHelo ? services.pool.mechanisms(ctx.vars) : Promise.resolve(ctx.settings.mechanisms);
 }
 
 /** Mechanisms a client may use now: PLAIN and LOGIN never on plaintext, nothing without a lookup. */
