@@ -9,6 +9,7 @@ import { createMetrics } from './metrics/index.js';
 import { WorkerPool } from './pool.js';
 import { startHttpListener, startSmtpListener, type RunningListener } from './smtp/listeners.js';
 import type { SessionServices } from './smtp/session.js';
+import { SettingsResolver } from './smtp/settings.js';
 import { loadCertificate, type KeyPair } from './smtp/tls.js';
 import { Spool } from './spool/spool.js';
 
@@ -42,6 +43,7 @@ export async function startPostern(config: Config, { logger, events = new EventB
   });
   const services: SessionServices = {
     pool,
+    settings: new SettingsResolver(pool, config.auth),
     verifiers: verifiers.byPath,
     events,
     spool,

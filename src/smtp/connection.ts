@@ -73,7 +73,7 @@ class PosternConnection extends SMTPConnection {
       remoteIp: this.remoteAddress,
       secure: this.secure,
     });
-    this.#services.pool.resolveSession(vars).then(
+    this.#services.settings.resolve(vars).then(
       (settings) => {
         this.#ctx = { id: this.id, listener, vars, settings, authErrors: 0 };
         super.connectionReady(next);

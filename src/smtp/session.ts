@@ -4,6 +4,7 @@ import type { ListenerConfig, SessionAuthSettings, SessionVars } from '../config
 import type { EventBus } from '../events.js';
 import type { Mechanism, SaslStep } from '../sasl/types.js';
 import type { Spool } from '../spool/spool.js';
+import type { SettingsResolver } from './settings.js';
 
 /** What the session needs from the worker pool (src/pool.ts implements it). */
 export interface SessionPool {
@@ -14,6 +15,8 @@ export interface SessionPool {
 
 export interface SessionServices {
   pool: SessionPool;
+  /** Connect-time settings (lookup, require, errors.*, mechanisms before EHLO). */
+  settings: SettingsResolver;
   /** Keyed by lookup path: "directory/<id>", "remote/<id>". */
   verifiers: ReadonlyMap<string, Verifier>;
   events: EventBus;
@@ -31,8 +34,8 @@ export interface SessionContext {
   readonly id: string;
   readonly listener: ListenerConfig;
   readonly vars: SessionVars;
-  /** Resolved once at connect (lookup, require, errors.*); `mechanisms` is re-evaluated per EHLO/AUTH. */
-  settings: SessionAuthSettings;
+  /** Resolved at connect and shared by sessions alike in what the rules test: never mutated. */
+  readonly settings: Readonly<SessionAuthSettings>;
   /** Counted AUTH failures; lives on the connection, so STARTTLS does not reset it. */
   authErrors: number;
 }
