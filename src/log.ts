@@ -7,10 +7,19 @@ export type { Logger };
 
 /**
  * Logs to `destination`, or to stdout through pino's asynchronous writer: a synchronous write per log
- * line was a tenth of the main thread's time under load (BENCHMARKS.md). `main` flushes before exit.
+ * line was a tenth of the main thread's time under load (BENCHMARKS.md). Even asynchronous, a write
+ * per line hands each line to libuv's thread pool (a thread wake-up, ~4 per session), so lines are
+ * written in batches of BATCH_BYTES, or after at most FLUSH_MS when traffic is light. `main`
+ * flushes before exit.
  */
+const BATCH_BYTES = 4096;
+const FLUSH_MS = 100;
+
 export function createLogger(destination?: DestinationStream, level = process.env.POSTERN_LOG_LEVEL ?? 'info'): Logger {
-  return pino({ base: { service: 'postern' }, level }, destination ?? pino.destination({ dest: 1, sync: false }));
+  return pino(
+    { base: { service: 'postern' }, level },
+    destination ?? pino.destination({ dest: 1, sync: false, minLength: BATCH_BYTES, periodicFlush: FLUSH_MS }),
+  );
 }
 
 /** Which events are log lines, and at which level. Lookup and pool internals are debug: metrics cover them. */

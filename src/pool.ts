@@ -53,6 +53,9 @@ export class WorkerPool {
       maxThreads: options.threads,
       maxQueue: options.maxQueue,
       workerData: options.rules,
+      // Our tasks time themselves (pool.task events); Piscina's own histograms would be a second,
+      // unread set of clock reads and records per task.
+      recordTiming: false,
     });
     // A worker dying between tasks is replaced by Piscina; without a listener the 'error' would crash us.
     this.#piscina.on('error', () => {});
