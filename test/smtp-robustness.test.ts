@@ -4,13 +4,13 @@
 // the next client is served, nothing half-written stays in the spool, and no secret reaches the log.
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
-import { connect as netConnect, createServer, type Server } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { b64, plain, SmtpClient } from './helpers/smtp.js';
-import { basics, scratch, startPostern, type TestPostern } from './helpers/postern.js';
+import { basics, scratch, startDeadRemote, startPostern, type TestPostern } from './helpers/postern.js';
 
 // Faults in the process itself (an unhandled rejection, a throw in a socket callback) would otherwise
 // end the run with a confusing message; collected here, they fail the last test with their cause.
@@ -165,13 +165,11 @@ after(() => assert.deepEqual(crashes, [], 'the process saw an unhandled error'))
 describe('robustness', () => {
   let server: TestPostern;
   let queue: string;
-  let dead: Server;
+  let dead: { toml: string; close(): void };
 
   before(async () => {
     // A real peer that accepts and hangs up at once: every IMAP check on `flaky` is a temporary failure.
-    dead = createServer((socket) => socket.destroy());
-    await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
-    const deadPort = (dead.address() as { port: number }).port;
+    dead = await startDeadRemote();
     const { dir, cert } = await scratch();
     queue = join(dir, 'queue');
     server = await startPostern(`${basics(dir, cert, LISTENERS)}
@@ -180,13 +178,7 @@ mechanisms = ["plain", "login", "oauthbearer", "xoauth2"]
 lookup = [ { if = "listener", eq = "flaky", then = "remote/down" }, { else = "directory/local" } ]
 errors.total = [ { if = "listener", eq = "strict", then = 1 }, { if = "listener", eq = "flaky", then = 1 }, { else = 3 } ]
 errors.wait = [ { if = "listener", eq = "slow", then = "1500ms" }, { else = "1ms" } ]
-[remote."down"]
-address = "127.0.0.1"
-port = ${deadPort}
-protocol = "imap"
-lookup = true
-timeout = "2s"
-${DIRECTORY}`);
+${dead.toml}${DIRECTORY}`);
   });
   after(async () => {
     await server.close();

@@ -1,12 +1,11 @@
 // Session behaviour beyond the reply table: listeners and TLS, rules on remote-ip, errors.wait,
 // temporary failures, the spool, and what the log may contain.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:net';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { b64, plain, SmtpClient } from './helpers/smtp.js';
-import { basics, scratch, startPostern, type TestPostern } from './helpers/postern.js';
+import { basics, scratch, startDeadRemote, startPostern, type TestPostern } from './helpers/postern.js';
 
 const DIRECTORY = `
 [directory."local"]
@@ -121,13 +120,11 @@ ${DIRECTORY}`);
 
 describe('rules on remote-ip, errors.wait, temporary failures', () => {
   let server: TestPostern;
-  let dead: Server;
+  let dead: { toml: string; close(): void };
 
   before(async () => {
     // A real refused/closed peer: accepts and closes at once, so every IMAP check fails as infrastructure.
-    dead = createServer((socket) => socket.destroy());
-    await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
-    const deadPort = (dead.address() as { port: number }).port;
+    dead = await startDeadRemote();
     const { dir, cert } = await scratch();
     server = await startPostern(`${basics(dir, cert)}
 [session.auth]
@@ -135,13 +132,7 @@ mechanisms = [ { if = "remote-ip", eq = "127.0.0.0/8", then = ["plain"] }, { els
 lookup = [ { if = "listener", eq = "submissions", then = "remote/down" }, { else = "directory/local" } ]
 errors.total = 2
 errors.wait = [ { if = "listener", eq = "submission", then = "400ms" }, { else = "1ms" } ]
-[remote."down"]
-address = "127.0.0.1"
-port = ${deadPort}
-protocol = "imap"
-lookup = true
-timeout = "2s"
-${DIRECTORY}`);
+${dead.toml}${DIRECTORY}`);
   });
   after(async () => {
     await server.close();

@@ -1,5 +1,6 @@
 // Starts the whole server in-process from a TOML string, capturing its log lines.
 import { mkdtemp } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -77,3 +78,24 @@ bind = ["127.0.0.1:0"]
 bind = ["127.0.0.1:0"]
 tls.implicit = true
 `;
+
+/**
+ * A real peer that accepts and hangs up at once, declared as `[remote."<id>"]`: every IMAP check
+ * against it fails as infrastructure (454), never as a wrong password.
+ */
+export async function startDeadRemote(id = 'down'): Promise<{ toml: string; close(): void }> {
+  const server = createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    toml: `
+[remote."${id}"]
+address = "127.0.0.1"
+port = ${port}
+protocol = "imap"
+lookup = true
+timeout = "2s"
+`,
+    close: () => server.close(),
+  };
+}
