@@ -2,9 +2,10 @@
 // The only label is the remote's config id (never a user, address or key).
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { PosternEvent } from '../events.js';
+import type { LookupStats } from '../lookup/actor.js';
 
 export interface LookupStatsSource {
-  stats(): { queued: number; open: number; concurrency: number; positive: number; negative: number };
+  stats(): LookupStats;
 }
 
 const POLARITIES = ['positive', 'negative'] as const;
@@ -15,7 +16,7 @@ const CHECK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 
 export function lookupMetrics(registry: Registry, remotes: ReadonlyMap<string, LookupStatsSource>): (event: PosternEvent) => void {
   const registers = [registry];
-  const perRemote = (read: (s: ReturnType<LookupStatsSource['stats']>) => number) =>
+  const perRemote = (read: (s: LookupStats) => number) =>
     function (this: Gauge<'remote'>): void {
       for (const [remote, actor] of remotes) this.set({ remote }, read(actor.stats()));
     };

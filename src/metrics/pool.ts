@@ -2,9 +2,10 @@
 // as pool.task events, so this registry sees every task without workers having registries of their own.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { PosternEvent, TaskKind } from '../events.js';
+import type { PoolStats } from '../pool.js';
 
 export interface PoolStatsSource {
-  stats(): { threads: number; queueSize: number; maxQueue: number; completed: number; busySeconds: number };
+  stats(): PoolStats;
 }
 
 const KINDS: readonly TaskKind[] = ['sasl', 'rules', 'hash'];

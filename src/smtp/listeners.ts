@@ -23,7 +23,7 @@ export interface RunningListener {
   close(graceMs: number): Promise<void>;
 }
 
-export function smtpServerOptions(listener: ListenerConfig, services: SessionServices, keys: KeyPair | null): SMTPServerOptions {
+function smtpServerOptions(listener: ListenerConfig, services: SessionServices, keys: KeyPair | null): SMTPServerOptions {
   const tls = listener.tls.enable && keys !== null;
   return {
     ...(tls ? { key: keys.key, cert: keys.cert } : {}),
