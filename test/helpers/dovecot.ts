@@ -298,16 +298,22 @@ export async function startCountingProxy(targetPort: number): Promise<CountingPr
   let total = 0;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
-    open++;
     total++;
-    max = Math.max(max, open);
+    // Counted on the next turn: a connection the client closed before opening this one has its FIN
+    // queued already, but the loop may hand us this accept first and that 'end' within the same turn.
+    let state: 'accepted' | 'open' | 'closing' = 'accepted';
+    setImmediate(() => {
+      if (state !== 'accepted') return;
+      state = 'open';
+      open++;
+      max = Math.max(max, open);
+    });
     const upstream = connect({ host: HOST, port: targetPort });
     sockets.add(client).add(upstream);
     // A connection stops counting when either side starts closing it ('end') or it is gone.
-    let counted = true;
     const ending = (): void => {
-      if (counted) open--;
-      counted = false;
+      if (state === 'open') open--;
+      state = 'closing';
     };
     const done = (): void => {
       ending();
