@@ -33,7 +33,8 @@ export async function startPostern(config: Config, { logger, events = new EventB
   for (const warning of config.warnings) logger.warn({ event: 'config.warning' }, warning);
 
   const spool = new Spool(config.queue.path);
-  await spool.init();
+  const swept = await spool.init();
+  if (swept > 0) logger.warn({ event: 'spool.swept', files: swept }, 'removed half-written files a previous run left in the queue tmp/');
   const pool = new WorkerPool({ ...config.server.workers, rules: config.auth, events });
   const verifiers = createVerifiers(config, pool, events);
   const metrics = createMetrics(events, {

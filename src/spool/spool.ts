@@ -2,7 +2,7 @@
 // Both are written under tmp/, fsynced, then renamed into place — the envelope last, so a reader that
 // sees <id>.json can trust <id>.eml is whole. Nothing half-written is ever left in the queue.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SpoolError } from '../errors.js';
@@ -24,6 +24,9 @@ export type StoreResult =
   /** The client went away mid-message: nothing is kept, and nothing is wrong with the spool. */
   | { kind: 'aborted'; bytes: number };
 
+/** Longer than a live store can go without a write: smtp-server drops a connection silent for 60 s. */
+const STALE_TMP_MS = 10 * 60_000;
+
 /** Stream data with smtp-server's size flag. */
 type DataStream = Readable & { sizeExceeded?: boolean };
 
@@ -36,8 +39,22 @@ export class Spool {
     this.#tmp = join(dir, 'tmp');
   }
 
-  async init(): Promise<void> {
+  /**
+   * Creates the directories and removes what a crashed run left half-written in tmp/ (never answered
+   * 250, so nothing is lost). Only files untouched for STALE_TMP_MS: during a rolling restart the old
+   * process may still be writing its last messages there. Returns how many files were removed.
+   */
+  async init(now = Date.now()): Promise<number> {
     await mkdir(this.#tmp, { recursive: true });
+    let removed = 0;
+    for (const name of await readdir(this.#tmp)) {
+      const path = join(this.#tmp, name);
+      const info = await stat(path).catch(() => undefined);
+      if (info?.isFile() !== true || now - info.mtimeMs < STALE_TMP_MS) continue;
+      await rm(path, { force: true });
+      removed++;
+    }
+    return removed;
   }
 
   /** Consumes the whole stream; writes nothing past the size limit and keeps nothing of a refused message. */
