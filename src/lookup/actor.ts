@@ -3,6 +3,7 @@
 // queued FIFO (bounded). It runs on the main thread: checks are network waits, not CPU, and a worker
 // would add a thread hop per check and a second copy of the cache. Its mailbox is the event loop:
 // every state change below is synchronous, so no two requests ever interleave inside one.
+import { createSecureContext, type SecureContext } from 'node:tls';
 import type { ClientInfo, Verdict, Verifier } from '../auth/verdict.js';
 import type { RemoteConfig } from '../config/types.js';
 import type { EventBus } from '../events.js';
@@ -40,6 +41,8 @@ export class LookupActor implements Verifier {
   readonly #events: EventBus;
   readonly #maxQueue: number;
   readonly #cache: VerdictCache;
+  /** Node's defaults (system CAs); verification and the name are per connection (`allow-invalid-certs`, `address`). */
+  readonly #tls: SecureContext = createSecureContext();
   /** Queued or running checks by cache key: single-flight. */
   readonly #pending = new Map<string, Job>();
   readonly #queue: Job[] = [];
@@ -110,7 +113,7 @@ export class LookupActor implements Verifier {
 
   #start(job: Job): void {
     const started = performance.now();
-    const check = startCheck(this.#remote, job.credentials, job.client);
+    const check = startCheck(this.#remote, this.#tls, job.credentials, job.client);
     void check.verdict.then((verdict) => {
       this.#events.emit({
         type: 'lookup.check',
