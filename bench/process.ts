@@ -5,6 +5,7 @@ import { openSync, closeSync, readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { exited, reapOnExit } from '../test/helpers/children.js';
 
 export interface RunningSystem {
   name: string;
@@ -40,11 +41,6 @@ export function rssKiB(pid: number): number {
   return Number(match[1]);
 }
 
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
 export async function spawnSystem(spec: SpawnSpec): Promise<RunningSystem> {
   const outFile = join(spec.logDir, `${spec.name}.out`);
   const errFile = join(spec.logDir, `${spec.name}.err`);
@@ -55,6 +51,7 @@ export async function spawnSystem(spec: SpawnSpec): Promise<RunningSystem> {
     env: { ...process.env, ...spec.env },
     stdio: ['ignore', out, err],
   });
+  reapOnExit(child);
   closeSync(out);
   closeSync(err);
   const stdout = (): string => readFileSync(outFile, 'utf8');

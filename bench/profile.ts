@@ -1,9 +1,10 @@
 // Where a server spends its CPU under the bench's load:
-//   node --import tsx bench/profile.ts [--system postern-local] [--seconds 8] [--top 20] [--no-build]
+//   node --import tsx bench/profile.ts [--system postern-local|postern-imap-warm|postern-imap-cold|baseline|haraka] [--seconds 8] [--top 20] [--no-build]
+//     [--keep-profiles DIR]   (the raw .cpuprofile files, for call trees in Chrome DevTools)
 // Starts the system with `node --cpu-prof`, warms it, loads it like `npm run bench` does, stops it
 // (a clean exit writes the profile; worker threads write their own), and prints the top self-time
 // frames per thread and self time per package.
-import { readdir, readFile } from 'node:fs/promises';
+import { cp, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDovecot, type RunningDovecot } from '../test/helpers/dovecot.js';
@@ -25,7 +26,7 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-const SYSTEMS = ['baseline', 'haraka', 'postern-local', 'postern-imap-warm'] as const;
+const SYSTEMS = ['baseline', 'haraka', 'postern-local', 'postern-imap-warm', 'postern-imap-cold'] as const;
 
 /** file:///work/main/node_modules/smtp-server/dist/esm/x.js → smtp-server/dist/esm/x.js */
 function shortUrl(url: string): string {
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
       top: { type: 'string', default: '20' },
       concurrency: { type: 'string', default: '10' },
       'no-build': { type: 'boolean' },
+      'keep-profiles': { type: 'string' },
     },
   });
   const system = values.system as (typeof SYSTEMS)[number];
@@ -91,7 +93,7 @@ async function main(): Promise<void> {
   let dovecot: RunningDovecot | undefined;
   let running: RunningSystem | undefined;
   try {
-    if (system === 'postern-imap-warm') {
+    if (system === 'postern-imap-warm' || system === 'postern-imap-cold') {
       dovecot = await startDovecot({ users: Object.fromEntries(users.map((u) => [u.user, u.password])) });
     }
     running =
@@ -106,7 +108,7 @@ async function main(): Promise<void> {
                 lookup:
                   system === 'postern-local'
                     ? { kind: 'directory' }
-                    : { kind: 'imap', host: '127.0.0.1', port: dovecot?.imapPort ?? 0, cacheEntries: 1000, concurrency: 10 },
+                    : { kind: 'imap', host: '127.0.0.1', port: dovecot?.imapPort ?? 0, cacheEntries: system === 'postern-imap-cold' ? 0 : 1000, concurrency: 10 },
               },
               nodeArgs,
             );
@@ -117,6 +119,7 @@ async function main(): Promise<void> {
     await running.stop();
     running = undefined;
 
+    if (values['keep-profiles'] !== undefined) await cp(profiles, values['keep-profiles'], { recursive: true });
     const files = (await readdir(profiles)).filter((f) => f.endsWith('.cpuprofile')).sort();
     for (const file of files) {
       const profile = JSON.parse(await readFile(join(profiles, file), 'utf8')) as CpuProfile;

@@ -136,6 +136,11 @@ async function main(): Promise<void> {
       m.throughput[c.name] = [];
     }
     const cold = only.has('cold') ? await keep(startPosternSystem(fx, { name: 'postern-imap-cold', lookup: imap(0) })) : undefined;
+    if (cold !== undefined) {
+      // Warmed like the throughput systems, so round 1 does not pay the JIT (every AUTH here is a login).
+      const warm = await runLoad({ ...load(s, cold.port, coldUsers), sessions: s.concurrency * 5, durationMs: 10_000 });
+      log(`postern-imap-cold: pid ${cold.pid}, port ${cold.port}, warm-up ${warm.completed}/${warm.attempted} ok`);
+    }
     const singleFlight = only.has('single-flight')
       ? await keep(startPosternSystem(fx, { name: 'postern-imap-sf', lookup: imap(1000) }))
       : undefined;

@@ -8,6 +8,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { makeCertificate, type TestCertificate } from './certs.js';
+import { exited, reapOnExit } from './children.js';
 
 export interface DovecotOptions {
   /** user → password (stored SSHA256-hashed). */
@@ -162,11 +163,6 @@ function answers(port: number, greets: boolean): Promise<boolean> {
   });
 }
 
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
 /** SIGTERM to the master (it takes its children down); SIGKILL to its process group if it lingers. */
 async function terminate(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -182,6 +178,7 @@ async function terminate(child: ChildProcess): Promise<void> {
 async function launch(conf: string, ports: number[]): Promise<ChildProcess | null> {
   // detached = setsid(2): Dovecot gets its own session and process group, so it can be stopped as one.
   const child = spawn('dovecot', ['-F', '-c', conf], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  reapOnExit(child, { group: true });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const gone = exited(child).then(() => null);

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { exited, reapOnExit } from './children.js';
 
 const HOST = '127.0.0.1';
 
@@ -41,11 +42,6 @@ async function freePort(): Promise<number> {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
 
 /** Waits for /-/ready; false if Prometheus exited first (a port clash) or took longer than 15 s. */
 async function ready(child: ChildProcess, url: string): Promise<boolean> {
@@ -85,6 +81,7 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<RunningP
       [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=${url.slice('http://'.length)}`],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
+    reapOnExit(child);
     stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
     if (!(await ready(child, url))) {
