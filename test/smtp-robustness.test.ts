@@ -3,11 +3,13 @@
 // the client does, it gets a clear reply or a clean close — never a crash, a hang or a stack trace —
 // the next client is served, nothing half-written stays in the spool, and no secret reaches the log.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
+import { argon2id } from 'hash-wasm';
 import { after, before, describe, test } from 'node:test';
 import { b64, plain, SmtpClient } from './helpers/smtp.js';
 import { basics, scratch, startDeadRemote, startPostern, type TestPostern } from './helpers/postern.js';
@@ -579,6 +581,54 @@ ${DIRECTORY}`.replace('threads = 2', 'threads = 1\nmax-queue = 1');
     c.close();
     assertNoSecrets(server.logs);
   });
+});
+
+test('mechanisms that follow helo-domain, pool full: EHLO gets 421 4.3.2, never a 250 without AUTH', async () => {
+  // One worker held by a slow argon2id check and a queue of one held by the next session's task:
+  // the pool then refuses the EHLO's mechanisms task for certain, not by luck of timing.
+  const slowSecret = await argon2id({ password: PASSWORD, salt: randomBytes(16), iterations: 8, memorySize: 65_536, parallelism: 1, hashLength: 32, outputType: 'encoded' });
+  const { dir, cert } = await scratch();
+  const server = await startPostern(`${basics(dir, cert, LISTENERS)}
+[session.auth]
+mechanisms = [ { if = "helo-domain", eq = "legacy.example", then = ["login"] }, { else = ["plain"] } ]
+lookup = "directory/local"
+[directory."local"]
+type = "memory"
+[[directory."local".users]]
+name = "slow"
+secret = "${slowSecret}"
+`.replace('threads = 2', 'threads = 1\nmax-queue = 1'));
+  const port = server.port('submissions');
+  const open: SmtpClient[] = [];
+  const session = async (): Promise<SmtpClient> => {
+    const c = await SmtpClient.connect(port, { tls: true });
+    open.push(c);
+    assert.deepEqual(SmtpClient.mechanisms(await c.ehlo()), ['PLAIN']);
+    return c;
+  };
+  try {
+    const [a, b] = [await session(), await session()];
+    const saslTasks = (): number => server.seen.filter((e) => e.type === 'pool.task' && e.kind === 'sasl').length;
+    const decoded = saslTasks();
+    const hashing = a.send(`AUTH PLAIN ${plainFor('slow', PASSWORD)}`, 30_000);
+    // a's decode is done, so its argon2id check (about a second) now holds the one worker
+    await eventually(() => saslTasks() > decoded, "a's SASL decode");
+    const queued = b.send(`AUTH PLAIN ${plainFor('slow', PASSWORD)}`, 30_000);
+    // Awaited below; if an assertion fails first, closing the clients must not become an unhandled rejection.
+    for (const pending of [hashing, queued]) pending.catch(() => undefined);
+    const metrics = `http://127.0.0.1:${server.port('metrics')}/metrics`;
+    await eventually(async () => /^postern_pool_queue_size 1$/m.test(await (await fetch(metrics)).text()), "b's decode queued");
+    const c = await SmtpClient.connect(port, { tls: true });
+    open.push(c);
+    const refused = await c.send('EHLO client.example');
+    assert.equal(refused.last, '421 4.3.2 Service temporarily unavailable, try again later.');
+    assert.deepEqual([(await hashing).code, (await queued).code], [235, 235]);
+    // The queue drained: EHLO is answered from the rules again.
+    await session();
+  } finally {
+    for (const c of open) c.close();
+    await server.close();
+  }
 });
 
 describe('shutdown with sessions mid-exchange', () => {

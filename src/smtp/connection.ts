@@ -113,7 +113,12 @@ class PosternConnection extends SMTPConnection {
     };
     ruledMechanisms(ctx, this.#services).then(
       (ruled) => answer(usableMechanisms(ruled, ctx, this.secure)),
-      () => answer([]),
+      // The pool is saturated or broken: a 250 without AUTH would tell the client AUTH is not
+      // offered at all, which mail clients report as a settings error; 421 says try again.
+      () => {
+        this.#reply(Replies.serviceUnavailable);
+        callback();
+      },
     );
   }
 
