@@ -184,7 +184,7 @@ test('50 concurrent checks for distinct users never hold more than `concurrency`
     assert.deepEqual([lookup.stats().open, lookup.stats().queued], [4, 46]);
     const verdicts = await Promise.all(pending);
     assert.ok(verdicts.every((v) => v.kind === 'ok'));
-    assert.ok(proxy.maxOpen() <= 4, `max ${proxy.maxOpen()} open at the IMAP side`);
+    assert.ok(proxy.maxOpen(25) <= 4, `max ${proxy.maxOpen(25)} open at the IMAP side`);
     assert.equal(proxy.total(), 50);
     assert.equal(lookup.stats().positive, 50);
   } finally {
