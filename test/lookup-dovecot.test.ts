@@ -6,7 +6,7 @@ import type { RemoteConfig } from '../src/config/types.js';
 import { EventBus, type PosternEvent } from '../src/events.js';
 import { LookupActor } from '../src/lookup/actor.js';
 import type { Credentials } from '../src/sasl/types.js';
-import { startCountingProxy, startDovecot, startHungServer, type RunningDovecot } from './helpers/dovecot.js';
+import { startCountingProxy, startDovecot, startHungServer, startPreauthServer, type RunningDovecot } from './helpers/dovecot.js';
 
 const DAY = 86_400_000;
 const USERS: Record<string, string> = { alice: 'alice:pass 1', bob: 'bob-pass' };
@@ -173,6 +173,22 @@ test('a server that never greets: tempfail once `timeout` runs out, connection c
     assert.equal(hung.accepted(), 1);
   } finally {
     await hung.stop();
+  }
+});
+
+test('a server that greets PREAUTH (logged in before any credentials): tempfail, nothing cached, no 235', async () => {
+  const preauth = await startPreauthServer();
+  try {
+    const lookup = actor(remote(preauth.port)).actor;
+    const verdict = await lookup.verify(plain('victim', 'any password at all'));
+    assert.equal(verdict.kind, 'tempfail');
+    assert.match(verdict.kind === 'tempfail' ? verdict.reason : '', /PREAUTH/);
+    assert.equal(lookup.stats().positive, 0);
+    assert.equal(lookup.stats().negative, 0);
+    // the credentials never went to a server that would not have checked them
+    assert.ok(!preauth.commands.some((c) => c === 'LOGIN' || c === 'AUTHENTICATE'), preauth.commands.join(' '));
+  } finally {
+    await preauth.stop();
   }
 });
 

@@ -32,6 +32,9 @@ class PinnedMechanismImapFlow extends ImapFlow {
   }
 
   async authenticate(): Promise<boolean> {
+    // A PREAUTH greeting logs the session in before any credentials are sent (imapflow then skips
+    // authentication): the server checked nothing, so this must not become a 235 and a cached positive.
+    if (this.authenticated !== false) throw new TempFailure('IMAP server pre-authenticated the session (PREAUTH); credentials not checked');
     if (this.#mechanism !== null) {
       if (!this.capabilities.has(`AUTH=${this.#mechanism}`)) {
         throw new TempFailure(`IMAP server does not offer AUTH=${this.#mechanism}`);

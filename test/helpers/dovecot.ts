@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { makeCertificate, type TestCertificate } from './certs.js';
@@ -336,6 +337,42 @@ export async function startCountingProxy(targetPort: number): Promise<CountingPr
     stop: async () => {
       for (const socket of sockets) socket.destroy();
       await close(server);
+    },
+  };
+}
+
+/**
+ * A scripted IMAP server over implicit TLS that greets `* PREAUTH`: already logged in, before any
+ * credentials. Dovecot cannot be made to do this for a network client, hence the script. It answers
+ * every command OK (LOGOUT with BYE) and records the command names it received.
+ */
+export async function startPreauthServer(): Promise<{ port: number; commands: string[]; stop(): Promise<void> }> {
+  const cert = await makeCertificate();
+  const commands: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = createTlsServer({ key: await readFile(cert.key), cert: await readFile(cert.cert) }, (socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {}).on('close', () => sockets.delete(socket));
+    socket.write('* PREAUTH [CAPABILITY IMAP4rev1 AUTH=PLAIN] logged in as whoever\r\n');
+    let pending = '';
+    socket.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('latin1');
+      for (let end = pending.indexOf('\r\n'); end >= 0; end = pending.indexOf('\r\n')) {
+        const [tag = '*', name = ''] = pending.slice(0, end).split(' ');
+        pending = pending.slice(end + 2);
+        commands.push(name.toUpperCase());
+        socket.write(name.toUpperCase() === 'LOGOUT' ? `* BYE\r\n${tag} OK bye\r\n` : `${tag} OK done\r\n`);
+      }
+    });
+  });
+  const port = await listen(server);
+  return {
+    port,
+    commands,
+    stop: async () => {
+      for (const socket of sockets) socket.destroy();
+      await close(server);
+      await rm(cert.dir, { recursive: true, force: true });
     },
   };
 }
