@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +43,34 @@ test('--check on the seed example (Stalwart\'s remote/imap config)', async () =>
   const r = await postern(['--check', '--config', 'config/stalwart-imap.toml']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /lookup remote\/imap, require true, errors\.total 3, errors\.wait 5000ms/);
+});
+
+test('one bind address of a listener taken: says which, exits 1 at once, leaves none of its other addresses bound', async () => {
+  const busy = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  const taken = (busy.address() as AddressInfo).port;
+  const free = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+  try {
+    const { dir, cert } = await scratch();
+    const file = join(dir, 'clash.toml');
+    const listeners = `[server.listener."submission"]\nbind = ["127.0.0.1:${free}", "127.0.0.1:${taken}"]\n`;
+    await writeFile(file, basics(dir, cert, listeners));
+    // Before the fix the bound address kept the process alive: execFile's 30 s timeout would kill it.
+    const r = await postern(['--config', file]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`EADDRINUSE.*127\\.0\\.0\\.1:${taken}`));
+    // the other address is free again
+    const again = createServer();
+    await new Promise<void>((resolve, reject) => again.once('error', reject).listen(free, '127.0.0.1', resolve));
+    again.close();
+  } finally {
+    busy.close();
+  }
 });
 
 test('a broken config exits 2 with FILE:LINE:COLUMN for every problem', async () => {

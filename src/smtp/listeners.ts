@@ -117,11 +117,16 @@ function isTlsError(err: Error & { code?: string }): boolean {
 }
 
 async function bindAll(listener: ListenerConfig, listen: (host: string, port: number) => NetServer): Promise<AddressInfo[]> {
-  return Promise.all(
-    listener.bind.map(async ({ host, port }) => {
-      const server = listen(host, port);
+  const servers = listener.bind.map(({ host, port }) => listen(host, port));
+  const bound = await Promise.allSettled(
+    servers.map(async (server) => {
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err))]);
       return server.address() as AddressInfo;
     }),
   );
+  const failed = bound.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed === undefined) return bound.map((result) => (result as PromiseFulfilledResult<AddressInfo>).value);
+  // One address failed: free those that bound, or they would hold their ports and keep the process alive.
+  await Promise.all(servers.filter((s) => s.listening).map((s) => new Promise((resolve) => s.close(resolve))));
+  throw failed.reason;
 }
