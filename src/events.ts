@@ -36,6 +36,8 @@ export type PosternEvent =
   | { type: 'lookup.join'; remote: string }
   | { type: 'lookup.evict'; remote: string; polarity: 'positive' | 'negative' }
   | { type: 'lookup.overflow'; remote: string }
+  /** A queued check waited `timeout` for a connection and was answered 454 without running. */
+  | { type: 'lookup.queue_timeout'; remote: string }
   | { type: 'pool.task'; kind: TaskKind; seconds: number; ok: boolean; threadId: number };
 
 type Listener = (event: PosternEvent) => void;

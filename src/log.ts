@@ -30,6 +30,7 @@ function levelOf(event: PosternEvent): 'info' | 'warn' | 'debug' {
     case 'auth.too_many_errors':
     case 'message.rejected':
     case 'lookup.overflow':
+    case 'lookup.queue_timeout':
       return 'warn';
     case 'lookup.check':
       return event.result === 'tempfail' ? 'warn' : 'debug';

@@ -251,6 +251,22 @@ test('LRU eviction at cache.entries; a cached positive never answers another pas
   assert.equal(count(seen, (e) => e.type === 'lookup.check'), 5);
 });
 
+test('a queued check waits at most `timeout` for a connection, then 454 without ever running', async () => {
+  const hung = await startHungServer();
+  try {
+    const { actor: lookup, seen } = actor(remote(hung.port, { concurrency: 1, timeout: 300 }));
+    // a holds the one connection until its timeout; b and c queue behind it (b may get the slot a frees).
+    const [, , c] = await Promise.all(['a', 'b', 'c'].map((user) => lookup.verify(plain(user, 'x'))));
+    assert.deepEqual(c, { kind: 'tempfail', reason: 'no IMAP connection free within 300 ms' });
+    assert.ok(count(seen, (e) => e.type === 'lookup.queue_timeout') >= 1);
+    await lookup.close();
+    assert.ok(hung.accepted() <= 2, `${hung.accepted()} connections: c's check ran after its 454`);
+    assert.deepEqual(lookup.stats(), { queued: 0, open: 0, concurrency: 1, positive: 0, negative: 0 });
+  } finally {
+    await hung.stop();
+  }
+});
+
 test('queue overflow tempfails at once; close() tempfails the queue and waits for open checks', async () => {
   const hung = await startHungServer();
   try {

@@ -32,6 +32,8 @@ interface Job {
   client: ClientInfo | undefined;
   verdict: Promise<Verdict>;
   settle: (verdict: Verdict) => void;
+  /** While queued: answers 454 once the job has waited `timeout` for a connection. */
+  expiry?: NodeJS.Timeout;
 }
 
 const DEFAULT_MAX_QUEUE = 1000;
@@ -89,7 +91,7 @@ export class LookupActor implements Verifier {
     const job: Job = { key, credentials, client, verdict, settle };
     this.#pending.set(key, job);
     if (this.#running.size < this.#remote.concurrency) this.#start(job);
-    else this.#queue.push(job);
+    else this.#enqueue(job);
     return verdict;
   }
 
@@ -111,7 +113,25 @@ export class LookupActor implements Verifier {
     await Promise.all(this.#running);
   }
 
+  /**
+   * `timeout` bounds the wait for a connection too: behind a black-holed server each queued request
+   * would otherwise wait its place in line times `timeout` (hours with the defaults) for its 454.
+   */
+  #enqueue(job: Job): void {
+    job.expiry = setTimeout(() => {
+      const at = this.#queue.indexOf(job);
+      if (at < 0) return;
+      this.#queue.splice(at, 1);
+      this.#events.emit({ type: 'lookup.queue_timeout', remote: this.#remote.id });
+      this.#finish(job, { kind: 'tempfail', reason: `no IMAP connection free within ${this.#remote.timeout} ms` });
+    }, this.#remote.timeout);
+    // The waiting SMTP session keeps the process alive; this timer must not outlive a shutdown.
+    job.expiry.unref();
+    this.#queue.push(job);
+  }
+
   #start(job: Job): void {
+    clearTimeout(job.expiry);
     const started = performance.now();
     const check = startCheck(this.#remote, this.#tls, job.credentials, job.client);
     void check.verdict.then((verdict) => {
@@ -142,6 +162,7 @@ export class LookupActor implements Verifier {
   }
 
   #finish(job: Job, verdict: Verdict): void {
+    clearTimeout(job.expiry);
     this.#pending.delete(job.key);
     job.settle(verdict);
   }

@@ -92,6 +92,13 @@ export function lookupMetrics(registry: Registry, remotes: ReadonlyMap<string, L
     registers,
   });
 
+  const queueTimeouts = new Counter({
+    name: 'postern_lookup_queue_timeouts_total',
+    help: 'Checks answered 454 after waiting `timeout` in the queue without a free connection.',
+    labelNames: ['remote'] as const,
+    registers,
+  });
+
   for (const remote of remotes.keys()) {
     for (const result of CHECK_RESULTS) checks.zero({ remote, result });
     for (const polarity of POLARITIES) {
@@ -101,6 +108,7 @@ export function lookupMetrics(registry: Registry, remotes: ReadonlyMap<string, L
     misses.inc({ remote }, 0);
     joins.inc({ remote }, 0);
     overflows.inc({ remote }, 0);
+    queueTimeouts.inc({ remote }, 0);
   }
 
   return (event) => {
@@ -121,6 +129,9 @@ export function lookupMetrics(registry: Registry, remotes: ReadonlyMap<string, L
         break;
       case 'lookup.overflow':
         overflows.inc({ remote: event.remote });
+        break;
+      case 'lookup.queue_timeout':
+        queueTimeouts.inc({ remote: event.remote });
         break;
       default:
         break;
