@@ -233,10 +233,13 @@ ${dead.toml}${DIRECTORY}`);
       c.write(`AUTH PLAIN ${plainFor('alice', WRONG)}`);
       await sleep(100);
       c.close();
-      // let the 1.5 s wait run out and the reply meet a closed socket
-      await sleep(1_700);
+      // the 1.5 s wait runs out and the reply meets a closed socket: still counted, nothing breaks
+      await eventually(
+        () => server.seen.some((e) => e.type === 'auth.result' && e.result === 'bad_credentials' && e.listener === 'slow'),
+        'the bad_credentials result on the slow listener',
+        10_000,
+      );
       await stillServing();
-      assert.ok(server.seen.some((e) => e.type === 'auth.result' && e.result === 'bad_credentials' && e.listener === 'slow'));
     });
 
     test('during DATA: nothing half-written is left in the queue or queue/tmp, and no rejection is counted', async () => {
@@ -368,7 +371,7 @@ ${dead.toml}${DIRECTORY}`);
       c.write(`AUTH PLAIN ${plainFor('alice', WRONG)}\r\nNOOP`);
       assert.equal((await c.read()).last, '535 5.7.8 Authentication credentials invalid.');
       assert.equal((await c.read()).last, '421 4.3.0 Too many authentication errors, disconnecting.');
-      await assert.rejects(c.read(2_000), /connection closed/);
+      await assert.rejects(c.read(), /connection closed/);
     });
 
     test('"*" and malformed SASL count too', async () => {
@@ -586,7 +589,7 @@ ${DIRECTORY}`.replace('threads = 2', 'threads = 1\nmax-queue = 1');
 test('mechanisms that follow helo-domain, pool full: EHLO gets 421 4.3.2, never a 250 without AUTH', async () => {
   // One worker held by a slow argon2id check and a queue of one held by the next session's task:
   // the pool then refuses the EHLO's mechanisms task for certain, not by luck of timing.
-  const slowSecret = await argon2id({ password: PASSWORD, salt: randomBytes(16), iterations: 8, memorySize: 65_536, parallelism: 1, hashLength: 32, outputType: 'encoded' });
+  const slowSecret = await argon2id({ password: PASSWORD, salt: randomBytes(16), iterations: 16, memorySize: 65_536, parallelism: 1, hashLength: 32, outputType: 'encoded' });
   const { dir, cert } = await scratch();
   const server = await startPostern(`${basics(dir, cert, LISTENERS)}
 [session.auth]
@@ -615,13 +618,16 @@ secret = "${slowSecret}"
     await eventually(() => saslTasks() > decoded, "a's SASL decode");
     const queued = b.send(`AUTH PLAIN ${plainFor('slow', PASSWORD)}`, 30_000);
     // Awaited below; if an assertion fails first, closing the clients must not become an unhandled rejection.
-    for (const pending of [hashing, queued]) pending.catch(() => undefined);
+    let hashed = false;
+    hashing.then(() => (hashed = true), () => undefined);
+    queued.catch(() => undefined);
     const metrics = `http://127.0.0.1:${server.port('metrics')}/metrics`;
     await eventually(async () => /^postern_pool_queue_size 1$/m.test(await (await fetch(metrics)).text()), "b's decode queued");
     const c = await SmtpClient.connect(port, { tls: true });
     open.push(c);
     const refused = await c.send('EHLO client.example');
-    assert.equal(refused.last, '421 4.3.2 Service temporarily unavailable, try again later.');
+    const late = hashed ? " (a's slow check had already ended: the pool was no longer full — timing, not a defect)" : '';
+    assert.equal(refused.last, '421 4.3.2 Service temporarily unavailable, try again later.', `EHLO got "${refused.last}"${late}`);
     assert.deepEqual([(await hashing).code, (await queued).code], [235, 235]);
     // The queue drained: EHLO is answered from the rules again.
     await session();
