@@ -29,8 +29,11 @@ export interface RunningDovecot {
   /** Implicit-TLS port. */
   imapsPort: number;
   cert: TestCertificate;
-  /** Authentication attempts (successful and failed) Dovecot has logged so far. */
-  logins(): Promise<number>;
+  /**
+   * Authentication attempts (successful and failed) Dovecot has logged so far; only `user`'s when
+   * given, so that late log lines from other tests' logins cannot shift the count.
+   */
+  logins(user?: string): Promise<number>;
   /** The SASL method of every successful login so far, in log order (e.g. "PLAIN", "XOAUTH2"). */
   loginMethods(): Promise<string[]>;
   /** The client address Dovecot logged for each successful login (rip=…). */
@@ -244,9 +247,12 @@ export async function startDovecot(opts: DovecotOptions): Promise<RunningDovecot
 
   const log = async (): Promise<string> => readFile(join(dir, 'dovecot.log'), 'utf8').catch(() => '');
   // imap-login logs each success ("Login:"); the auth process logs each failure (auth_verbose).
-  const attempts = (text: string): number =>
-    (text.match(/imap-login: Info: Login: /g)?.length ?? 0) +
-    (text.match(/auth: Info: [\w-]+\(.*\): (?:Password mismatch|unknown user|oauth2 failed)/g)?.length ?? 0);
+  const attempts = (text: string, user?: string): number => {
+    const who = user === undefined ? null : user.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const succeeded = new RegExp(`imap-login: Info: Login: ${who === null ? '' : `user=<${who}>`}`, 'g');
+    const failed = new RegExp(`auth: Info: [\\w-]+\\(${who === null ? '' : `${who},`}.*\\): (?:Password mismatch|unknown user|oauth2 failed)`, 'g');
+    return (text.match(succeeded)?.length ?? 0) + (text.match(failed)?.length ?? 0);
+  };
   // Dovecot's log process writes asynchronously: read once the attempt count has held still for 200 ms.
   const settledLog = async (): Promise<string> => {
     let text = await log();
@@ -264,7 +270,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<RunningDovecot
     imapPort,
     imapsPort,
     cert,
-    logins: async () => attempts(await settledLog()),
+    logins: async (user) => attempts(await settledLog(), user),
     loginMethods: async () =>
       [...(await settledLog()).matchAll(/imap-login: Info: Login: .*?method=([A-Z0-9-]+)/g)].map((m) => m[1] ?? ''),
     loginAddresses: async () =>
