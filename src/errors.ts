@@ -1,13 +1,34 @@
-// Typed errors with stable codes. Wrong passwords are Verdicts (src/auth/verdict.ts), not errors.
+// Typed errors with stable codes. Wrong passwords are Verdicts (src/directory/verdict.ts), not errors.
 
 export class PosternError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    cause?: unknown,
   ) {
-    super(message);
+    super(message, cause === undefined ? undefined : { cause });
     this.name = new.target.name;
   }
+}
+
+/**
+ * One line for a log field: the error's code and message, then its causes' (an ENOSPC under a
+ * SpoolError, a Piscina fault under a TempFailure). Messages here never hold a secret: no error in
+ * Postern is built from a password, token or SASL payload.
+ */
+export function describeError(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error, depth = 0; e !== undefined && depth < 4; depth++) {
+    if (e instanceof Error) {
+      const code = (e as { code?: unknown }).code;
+      parts.push(typeof code === 'string' && !e.message.startsWith(code) ? `${code}: ${e.message}` : e.message);
+      e = e.cause;
+    } else {
+      parts.push(String(e));
+      break;
+    }
+  }
+  return parts.join(' ← ');
 }
 
 /** One config problem; `line`/`column` are 1-based where the TOML gives a position. */
@@ -33,14 +54,14 @@ export class ConfigError extends PosternError {
 
 /** The credential check could not be completed (IMAP down, timeout, queue full, bad answer). */
 export class TempFailure extends PosternError {
-  constructor(reason: string) {
-    super('E_TEMPFAIL', reason);
+  constructor(reason: string, cause?: unknown) {
+    super('E_TEMPFAIL', reason, cause);
   }
 }
 
 /** The spool could not store a message. */
 export class SpoolError extends PosternError {
-  constructor(reason: string) {
-    super('E_SPOOL', reason);
+  constructor(reason: string, cause?: unknown) {
+    super('E_SPOOL', reason, cause);
   }
 }

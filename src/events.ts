@@ -14,6 +14,9 @@ export type AuthResult =
 
 export type TaskKind = 'sasl' | 'rules' | 'hash';
 
+/** Why a task never ran to an answer on a worker. */
+export type PoolRefusal = 'queue_full' | 'closed' | 'worker_failed';
+
 export type PosternEvent =
   | { type: 'session.connect'; sessionId: string; listener: string; remoteIp: string; secure: boolean }
   | { type: 'session.close'; sessionId: string; listener: string }
@@ -27,18 +30,31 @@ export type PosternEvent =
       /** The authcid the client claimed (logs only, never a metric label). */
       user?: string;
       seconds: number;
+      /** Why, for a failure that is not a plain wrong password (never a secret): an IMAP fault, a pool refusal… */
+      reason?: string;
     }
   | { type: 'auth.too_many_errors'; sessionId: string; listener: string }
   | { type: 'message.queued'; sessionId: string; listener: string; id: string; bytes: number; user?: string }
-  | { type: 'message.rejected'; sessionId: string; listener: string; reason: 'too_large' | 'spool_error' }
+  | {
+      type: 'message.rejected';
+      sessionId: string;
+      listener: string;
+      reason: 'too_large' | 'spool_error';
+      /** The fault behind a spool_error, e.g. "ENOSPC: no space left on device, write". */
+      cause?: string;
+    }
   | { type: 'lookup.check'; remote: string; result: 'ok' | 'bad' | 'tempfail'; seconds: number; reason?: string }
-  | { type: 'lookup.cache'; remote: string; outcome: 'hit' | 'miss'; polarity?: 'positive' | 'negative' }
+  | { type: 'lookup.cache'; remote: string; outcome: 'hit'; polarity: 'positive' | 'negative' }
+  | { type: 'lookup.cache'; remote: string; outcome: 'miss' }
   | { type: 'lookup.join'; remote: string }
   | { type: 'lookup.evict'; remote: string; polarity: 'positive' | 'negative' }
   | { type: 'lookup.overflow'; remote: string }
   /** A queued check waited `timeout` for a connection and was answered 454 without running. */
   | { type: 'lookup.queue_timeout'; remote: string }
-  | { type: 'pool.task'; kind: TaskKind; seconds: number; ok: boolean; threadId: number };
+  /** A task that ran on a worker (`ok` = it returned rather than threw). */
+  | { type: 'pool.task'; kind: TaskKind; seconds: number; ok: boolean; threadId: number }
+  /** A task that never ran to an answer: the queue was full, the pool closing, or its worker died. */
+  | { type: 'pool.refused'; kind: TaskKind; reason: PoolRefusal };
 
 type Listener = (event: PosternEvent) => void;
 

@@ -43,6 +43,7 @@ function levelOf(event: PosternEvent): 'info' | 'warn' | 'debug' {
     case 'lookup.join':
     case 'lookup.evict':
     case 'pool.task':
+    case 'pool.refused': // the session's own auth.result or rejection says it at warn, with the reason
       return 'debug';
   }
 }

@@ -4,13 +4,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { hashPassword } from './auth/hash.js';
+import { hashPassword } from './directory/memory/hash.js';
 import { loadConfigFile } from './config/load.js';
 import { resolveAuthSettings } from './config/rules.js';
 import type { Config } from './config/types.js';
 import { ConfigError, formatProblem } from './errors.js';
 import { createLogger } from './log.js';
-import { formatAddress, startPostern } from './server.js';
+import { formatAddress, startPostern } from './runtime/postern.js';
 
 const EXIT_CONFIG = 2;
 const EXIT_USAGE = 64;

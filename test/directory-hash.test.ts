@@ -1,7 +1,7 @@
 // Password secrets: fixtures made by real tools, so we check against the world, not ourselves.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { dummySecretLike, hashPassword, verifySecret } from '../src/auth/hash.js';
+import { dummySecretLike, hashPassword, verifySecret } from '../src/directory/memory/hash.js';
 
 const PASSWORD = 'correct horse 🐎 battery';
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { VerdictCache, type Polarity } from '../src/lookup/cache.js';
+import { VerdictCache, type Polarity } from '../src/directory/imap/cache.js';
 import type { Credentials } from '../src/sasl/types.js';
 
 const DAY = 86_400_000;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TempFailure } from '../src/errors.js';
-import { classify } from '../src/lookup/classify.js';
+import { classify } from '../src/directory/imap/classify.js';
 
 /** A tagged NO/BAD to LOGIN/AUTHENTICATE as imapflow's login.ts / authenticate.ts leave it. */
 function refusal(status: 'NO' | 'BAD', code: string | null, text: string): Error {

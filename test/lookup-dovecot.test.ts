@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RemoteConfig } from '../src/config/types.js';
 import { EventBus, type PosternEvent } from '../src/events.js';
-import { LookupActor } from '../src/lookup/actor.js';
+import { LookupActor } from '../src/directory/imap/actor.js';
 import type { Credentials } from '../src/sasl/types.js';
 import { startCountingProxy, startDovecot, startHungServer, startPreauthServer, type RunningDovecot } from './helpers/dovecot.js';
 

@@ -14,7 +14,14 @@ function fakeSources(): MetricsSources & { busy: { seconds: number } } {
     busy,
     listeners: ['smtp', 'submission'],
     pool: { stats: () => ({ threads: 2, queueSize: 3, maxQueue: 64, completed: 0, busySeconds: busy.seconds }) },
-    remotes: new Map([['imap', { stats: () => ({ queued: 4, open: 2, concurrency: 10, positive: 5, negative: 1 }) }]]),
+    remotes: () => [
+      {
+        path: 'remote/imap',
+        stats: () => ({ queued: 4, open: 2, concurrency: 10, positive: 5, negative: 1 }),
+        verify: () => Promise.resolve({ kind: 'bad' }),
+        close: () => Promise.resolve(),
+      },
+    ],
   };
 }
 
@@ -91,7 +98,7 @@ describe('metrics from events', () => {
     bus.emit({ type: 'pool.task', kind: 'hash', seconds: 0.25, ok: true, threadId: 1 });
     bus.emit({ type: 'pool.task', kind: 'hash', seconds: 0.5, ok: false, threadId: 2 });
     bus.emit({ type: 'pool.task', kind: 'sasl', seconds: 0.0001, ok: true, threadId: 1 });
-    bus.emit({ type: 'pool.task', kind: 'rules', seconds: 0, ok: false, threadId: -1 }); // never reached a worker
+    bus.emit({ type: 'pool.refused', kind: 'rules', reason: 'queue_full' });
     sources.busy.seconds = 0.7501;
 
     const { samples } = await scrape(metrics);

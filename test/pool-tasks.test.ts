@@ -4,9 +4,10 @@ import { after, describe, test } from 'node:test';
 import type { AuthRules, SessionVars } from '../src/config/types.js';
 import { TempFailure } from '../src/errors.js';
 import { EventBus, type PosternEvent } from '../src/events.js';
-import { WorkerPool } from '../src/pool.js';
+import { WorkerPool } from '../src/pool/pool.js';
 
 type PoolTask = Extract<PosternEvent, { type: 'pool.task' }>;
+type PoolRefused = Extract<PosternEvent, { type: 'pool.refused' }>;
 
 // Compiled rules as the config loader hands them over (plain data).
 const RULES: AuthRules = {
@@ -28,12 +29,14 @@ const ARGON2_PW = '$argon2id$v=19$m=19456,t=2,p=1$cG9zdGVybi1maXh0dXJlLXNhbHQ$OI
 function poolWithEvents(threads: number, maxQueue: number) {
   const events = new EventBus();
   const seen: PoolTask[] = [];
+  const refused: PoolRefused[] = [];
   events.on((event) => {
     if (event.type === 'pool.task') seen.push(event);
+    if (event.type === 'pool.refused') refused.push(event);
   });
   const pool = new WorkerPool({ threads, maxQueue, rules: RULES, events });
   after(() => pool.close());
-  return { pool, seen };
+  return { pool, seen, refused };
 }
 
 describe('WorkerPool', () => {
@@ -80,7 +83,7 @@ describe('WorkerPool', () => {
   });
 
   test('a full queue rejects with TempFailure, the queued tasks still complete', async () => {
-    const { pool, seen } = poolWithEvents(1, 1);
+    const { pool, seen, refused } = poolWithEvents(1, 1);
     // All submitted in one tick: at most one running and one queued, the rest overflow.
     const settled = await Promise.allSettled(Array.from({ length: 6 }, () => pool.verifySecret(ARGON2_PW, 'pw')));
     const rejected = settled.filter((s) => s.status === 'rejected');
@@ -92,7 +95,8 @@ describe('WorkerPool', () => {
       assert.match(r.reason.message, /queue full/);
     }
     for (const f of fulfilled) assert.equal(f.value, true);
-    assert.equal(seen.filter((e) => !e.ok && e.threadId === -1).length, rejected.length);
+    assert.equal(refused.filter((e) => e.reason === 'queue_full').length, rejected.length);
+    assert.equal(seen.length, fulfilled.length, 'a refused task is not reported as one that ran');
     assert.equal(pool.stats().completed, fulfilled.length);
   });
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
 import { EventBus } from '../src/events.js';
-import { WorkerPool } from '../src/pool.js';
+import { WorkerPool } from '../src/pool/pool.js';
 import { SettingsResolver } from '../src/smtp/settings.js';
 import { LISTENERS, sessionVars } from './helpers/config.js';
 

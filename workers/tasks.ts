@@ -1,35 +1,15 @@
 // What the Piscina workers run, one named export per task (Piscina's `name` run option). Pure:
-// the only state is the compiled rules each worker receives once as workerData. Results are tagged
-// plain objects (structured clone keeps nothing else), with the thread and time spent, for metrics.
+// the only state is the compiled rules each worker receives once as workerData. The task contract
+// (names, inputs, outputs, result envelope) is src/pool/contract.ts.
 import { performance } from 'node:perf_hooks';
 import { threadId, workerData } from 'node:worker_threads';
-import { verifySecret } from '../src/auth/hash.js';
+import { verifySecret } from '../src/directory/memory/hash.js';
 import { evaluate, resolveAuthSettings } from '../src/config/rules.js';
-import type { AuthRules, SessionAuthSettings, SessionVars } from '../src/config/types.js';
+import type { AuthRules, SessionVars } from '../src/config/types.js';
+import type { HashTask, SaslTask, TaskResult, WorkerData } from '../src/pool/contract.js';
 import { decodeSasl } from '../src/sasl/index.js';
-import type { Mechanism, SaslStep } from '../src/sasl/types.js';
 
-export type TaskResult<T> = { threadId: number; seconds: number } & ({ ok: true; value: T } | { ok: false; reason: string });
-
-export interface SaslTask {
-  mechanism: Mechanism;
-  lines: string[];
-}
-
-export interface HashTask {
-  secret: string;
-  password: string;
-}
-
-/** The task names and their input and output, for the main thread's typed `run`. */
-export interface Tasks {
-  rules: { input: SessionVars; output: SessionAuthSettings };
-  mechanisms: { input: SessionVars; output: Mechanism[] };
-  sasl: { input: SaslTask; output: SaslStep };
-  hash: { input: HashTask; output: boolean };
-}
-
-const authRules = workerData as AuthRules;
+const { rules: authRules } = workerData as WorkerData;
 
 async function timed<T>(work: () => T | Promise<T>): Promise<TaskResult<T>> {
   const started = performance.now();
@@ -43,9 +23,14 @@ async function timed<T>(work: () => T | Promise<T>): Promise<TaskResult<T>> {
   }
 }
 
-export const rules = (vars: SessionVars) => timed(() => resolveAuthSettings(authRules, vars));
+function rulesOrThrow(): AuthRules {
+  if (authRules === null) throw new Error('this pool was started without rules');
+  return authRules;
+}
 
-export const mechanisms = (vars: SessionVars) => timed(() => evaluate(authRules.mechanisms, vars));
+export const rules = (vars: SessionVars) => timed(() => resolveAuthSettings(rulesOrThrow(), vars));
+
+export const mechanisms = (vars: SessionVars) => timed(() => evaluate(rulesOrThrow().mechanisms, vars));
 
 export const sasl = ({ mechanism, lines }: SaslTask) => timed(() => decodeSasl(mechanism, lines));
 

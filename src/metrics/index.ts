@@ -5,15 +5,17 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { EventBus } from '../events.js';
 import { authMetrics } from './auth.js';
 import { metricsHandler } from './http.js';
-import { lookupMetrics, type LookupStatsSource } from './lookup.js';
+import { lookupMetrics, type LookupBackends } from './lookup.js';
 import { poolMetrics, type PoolStatsSource } from './pool.js';
 import { trafficMetrics } from './traffic.js';
 
 export interface MetricsSources {
   /** Listener ids, to pre-create their series at 0. */
   listeners: string[];
+  /** The current generation's pool. */
   pool: PoolStatsSource;
-  remotes: Map<string, LookupStatsSource>;
+  /** The remote lookups in use now; their series are pre-created for those in use at start. */
+  remotes: LookupBackends;
 }
 
 export interface Metrics {

@@ -2,10 +2,17 @@
 // The only label is the remote's config id (never a user, address or key).
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { PosternEvent } from '../events.js';
-import type { LookupStats } from '../lookup/actor.js';
+import { parsePath, type LookupStats, type Verifier } from '../directory/verdict.js';
 
-export interface LookupStatsSource {
-  stats(): LookupStats;
+/** The remote backends in use now (they change with the config generation). */
+export type LookupBackends = () => Iterable<Verifier>;
+
+/** [remote id, stats] of each backend that keeps them. */
+function* statsById(backends: LookupBackends): Iterable<[string, LookupStats]> {
+  for (const backend of backends()) {
+    const stats = backend.stats();
+    if (stats !== null) yield [parsePath(backend.path).id, stats];
+  }
 }
 
 const POLARITIES = ['positive', 'negative'] as const;
@@ -14,11 +21,11 @@ const CHECK_RESULTS = ['ok', 'bad', 'tempfail'] as const;
 /** 1 ms (a LOGIN on loopback) to 60 s (the default remote timeout). */
 const CHECK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-export function lookupMetrics(registry: Registry, remotes: ReadonlyMap<string, LookupStatsSource>): (event: PosternEvent) => void {
+export function lookupMetrics(registry: Registry, backends: LookupBackends): (event: PosternEvent) => void {
   const registers = [registry];
   const perRemote = (read: (s: LookupStats) => number) =>
     function (this: Gauge<'remote'>): void {
-      for (const [remote, actor] of remotes) this.set({ remote }, read(actor.stats()));
+      for (const [remote, stats] of statsById(backends)) this.set({ remote }, read(stats));
     };
   new Gauge({
     name: 'postern_lookup_queued_requests',
@@ -47,8 +54,7 @@ export function lookupMetrics(registry: Registry, remotes: ReadonlyMap<string, L
     labelNames: ['remote', 'polarity'] as const,
     registers,
     collect() {
-      for (const [remote, actor] of remotes) {
-        const s = actor.stats();
+      for (const [remote, s] of statsById(backends)) {
         this.set({ remote, polarity: 'positive' }, s.positive);
         this.set({ remote, polarity: 'negative' }, s.negative);
       }
@@ -99,7 +105,7 @@ export function lookupMetrics(registry: Registry, remotes: ReadonlyMap<string, L
     registers,
   });
 
-  for (const remote of remotes.keys()) {
+  for (const [remote] of statsById(backends)) {
     for (const result of CHECK_RESULTS) checks.zero({ remote, result });
     for (const polarity of POLARITIES) {
       hits.inc({ remote, polarity }, 0);
@@ -118,8 +124,7 @@ export function lookupMetrics(registry: Registry, remotes: ReadonlyMap<string, L
         break;
       case 'lookup.cache':
         if (event.outcome === 'miss') misses.inc({ remote: event.remote });
-        // A hit should always say its polarity; if an emitter forgets, the hit still counts.
-        else hits.inc({ remote: event.remote, polarity: event.polarity ?? 'unknown' });
+        else hits.inc({ remote: event.remote, polarity: event.polarity });
         break;
       case 'lookup.join':
         joins.inc({ remote: event.remote });

@@ -2,7 +2,7 @@
 // as pool.task events, so this registry sees every task without workers having registries of their own.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { PosternEvent, TaskKind } from '../events.js';
-import type { PoolStats } from '../pool.js';
+import type { PoolStats } from '../pool/pool.js';
 
 export interface PoolStatsSource {
   stats(): PoolStats;
@@ -12,9 +12,6 @@ const KINDS: readonly TaskKind[] = ['sasl', 'rules', 'hash'];
 
 /** 50 µs (a rule evaluation) to 5 s (a costly hash on a loaded machine). */
 const TASK_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
-
-/** pool.ts reports a task that never reached a worker (queue full, pool closed, worker died) with this. */
-const NO_THREAD = -1;
 
 export function poolMetrics(registry: Registry, source: PoolStatsSource): (event: PosternEvent) => void {
   const registers = [registry];
@@ -86,11 +83,8 @@ export function poolMetrics(registry: Registry, source: PoolStatsSource): (event
   }
 
   return (event) => {
+    if (event.type === 'pool.refused') return refused.inc({ kind: event.kind });
     if (event.type !== 'pool.task') return;
-    if (event.threadId === NO_THREAD) {
-      refused.inc({ kind: event.kind });
-      return;
-    }
     tasks.inc({ kind: event.kind, ok: String(event.ok) });
     duration.observe({ kind: event.kind }, event.seconds);
     busy.inc(event.seconds);

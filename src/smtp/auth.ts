@@ -2,7 +2,8 @@
 // errors.total / errors.wait policy. Knows nothing of smtp-server; the adapter supplies an AuthIO.
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Verdict } from '../auth/verdict.js';
+import type { Verdict } from '../directory/verdict.js';
+import { describeError } from '../errors.js';
 import type { AuthResult } from '../events.js';
 import { oauthbearerErrorChallenge } from '../sasl/oauthbearer.js';
 import { MECHANISMS, type Credentials, type Mechanism } from '../sasl/types.js';
@@ -15,9 +16,8 @@ export const MAX_SASL_LINE = 12 * 1024;
 const MAX_SASL_LINES = 3;
 
 export interface AuthIO {
-  readonly secure: boolean;
-  /** The authenticated account (cleared by smtp-server on STARTTLS), null before AUTH. */
-  user: string | null;
+  /** Records the authenticated login on the session (SessionContext.user reads it back). */
+  login(user: string): void;
   /** MAIL FROM has been accepted and the transaction is not over. */
   readonly inTransaction: boolean;
   reply(reply: Reply): void;
@@ -35,7 +35,7 @@ export async function runAuth(args: string[], ctx: SessionContext, io: AuthIO, s
   let mechanism: Mechanism | undefined;
   let user: string | undefined;
 
-  const report = (result: AuthResult): void => {
+  const report = (result: AuthResult, reason?: string): void => {
     if (mechanism === undefined) return;
     services.events.emit({
       type: 'auth.result',
@@ -45,16 +45,17 @@ export async function runAuth(args: string[], ctx: SessionContext, io: AuthIO, s
       result,
       ...(user === undefined ? {} : { user }),
       seconds: (performance.now() - started) / 1000,
+      ...(reason === undefined ? {} : { reason }),
     });
   };
 
   // A counted failure: wait, answer, and hang up at the errors.total-th.
-  const fail = async (reply: Reply, result: AuthResult): Promise<void> => {
+  const fail = async (reply: Reply, result: AuthResult, reason?: string): Promise<void> => {
     ctx.authErrors += 1;
     // Unref'd: the client's socket keeps the process alive; a wait must not outlive shutdown.
     await sleep(ctx.settings.errorsWait, undefined, { ref: false });
     io.reply(reply);
-    report(result);
+    report(result, reason);
     if (ctx.authErrors >= ctx.settings.errorsTotal) {
       services.events.emit({ type: 'auth.too_many_errors', sessionId: ctx.id, listener: ctx.listener.id });
       io.reply(Replies.tooManyErrors);
@@ -65,7 +66,7 @@ export async function runAuth(args: string[], ctx: SessionContext, io: AuthIO, s
   const conclude = async (verdict: Verdict, credentials: Credentials): Promise<void> => {
     switch (verdict.kind) {
       case 'ok':
-        io.user = verdict.user;
+        io.login(verdict.user);
         user = verdict.user;
         io.reply(Replies.authSucceeded);
         report('success');
@@ -76,13 +77,13 @@ export async function runAuth(args: string[], ctx: SessionContext, io: AuthIO, s
         return fail(Replies.badCredentials, 'bad_credentials');
       case 'tempfail':
         io.reply(Replies.tempFailure);
-        report('temp_failure');
+        report('temp_failure', verdict.reason);
         return;
     }
   };
 
   try {
-    if (io.user !== null) return io.reply(Replies.alreadyAuthenticated);
+    if (ctx.user !== null) return io.reply(Replies.alreadyAuthenticated);
     // RFC 4954 §4: AUTH during a mail transaction MUST be refused with 503.
     if (io.inTransaction) return io.reply(Replies.authInTransaction);
     const [name, initial, ...extra] = args;
@@ -95,7 +96,7 @@ export async function runAuth(args: string[], ctx: SessionContext, io: AuthIO, s
     const upper = name.toUpperCase();
     if (!isMechanism(upper) || !ruled.includes(upper)) return io.reply(Replies.mechanismNotSupported);
     mechanism = upper;
-    if (!usableMechanisms(ruled, ctx, io.secure).includes(mechanism)) {
+    if (!usableMechanisms(ruled, ctx).includes(mechanism)) {
       report('not_allowed');
       return io.reply(Replies.encryptionRequired);
     }
@@ -113,15 +114,16 @@ export async function runAuth(args: string[], ctx: SessionContext, io: AuthIO, s
         case 'cancelled':
           return await fail(Replies.authCancelled, 'cancelled');
         case 'malformed':
-          return await fail(Replies.saslMalformed, 'malformed');
+          return await fail(Replies.saslMalformed, 'malformed', step.reason);
         case 'credentials':
           user = step.credentials.user;
           return await conclude(await verifier.verify(step.credentials, { remoteIp: ctx.vars['remote-ip'] }), step.credentials);
       }
     }
-  } catch {
-    // Pool overflow, a crashed worker, a verifier bug: the user's password may be fine, so 454.
+  } catch (error) {
+    // Pool overflow, a crashed worker, a verifier bug: the user's password may be fine, so 454. The
+    // cause goes to the log with the result (error texts here never hold a secret).
     io.reply(Replies.tempFailure);
-    report('temp_failure');
+    report('temp_failure', describeError(error));
   }
 }

@@ -1,43 +1,59 @@
 // DATA: the accepted message goes to the spool; the reply says where it went, or why not.
-import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import type { ListenerConfig } from '../config/types.js';
+import type { Readable } from 'node:stream';
+import { describeError } from '../errors.js';
 import { Replies, type Reply } from './replies.js';
-import type { SessionServices } from './session.js';
+import type { SessionContext, SessionServices } from './session.js';
 
-const address = (a: { address: string } | false): string => (a === false ? '' : a.address);
+/** The transaction as smtp-server parsed it. */
+export interface Transaction {
+  mailFrom: string;
+  rcptTo: string[];
+}
 
 export async function receiveMessage(
-  stream: SMTPServerDataStream,
-  session: SMTPServerSession,
-  listener: ListenerConfig,
+  stream: Readable,
+  ctx: SessionContext,
+  transaction: Transaction,
   services: SessionServices,
 ): Promise<Reply> {
-  const user = session.user ? String((session.user as { username?: string }).username ?? session.user) : null;
-  try {
-    const result = await services.spool.store(stream, {
-      user,
-      mailFrom: address(session.envelope.mailFrom),
-      rcptTo: session.envelope.rcptTo.map(address),
-      listener: listener.id,
-      remoteIp: session.remoteAddress,
+  const rejected = (reason: 'too_large' | 'spool_error', cause?: string): void =>
+    services.events.emit({
+      type: 'message.rejected',
+      sessionId: ctx.id,
+      listener: ctx.listener.id,
+      reason,
+      ...(cause === undefined ? {} : { cause }),
     });
+  try {
+    const result = await services.spool.store(
+      stream,
+      {
+        user: ctx.user,
+        mailFrom: transaction.mailFrom,
+        rcptTo: transaction.rcptTo,
+        listener: ctx.listener.id,
+        remoteIp: ctx.vars['remote-ip'],
+      },
+      services.maxMessageSize,
+    );
     // Nobody is left to read a reply, and the message was not refused: no rejection to count.
     if (result.kind === 'aborted') return Replies.spoolFailure;
     if (result.kind === 'too_large') {
-      services.events.emit({ type: 'message.rejected', sessionId: session.id, listener: listener.id, reason: 'too_large' });
+      rejected('too_large');
       return Replies.messageTooBig;
     }
     services.events.emit({
       type: 'message.queued',
-      sessionId: session.id,
-      listener: listener.id,
+      sessionId: ctx.id,
+      listener: ctx.listener.id,
       id: result.id,
       bytes: result.bytes,
-      ...(user === null ? {} : { user }),
+      ...(ctx.user === null ? {} : { user: ctx.user }),
     });
     return Replies.messageQueued(result.id);
-  } catch {
-    services.events.emit({ type: 'message.rejected', sessionId: session.id, listener: listener.id, reason: 'spool_error' });
+  } catch (error) {
+    // A full disk, a permission gone wrong: the client may retry; the admin needs the cause.
+    rejected('spool_error', describeError(error));
     return Replies.spoolFailure;
   }
 }

@@ -3,6 +3,6 @@ import { Replies, type Reply } from './replies.js';
 import type { SessionContext } from './session.js';
 
 /** The refusal for MAIL FROM, or null to let it through. */
-export function checkMailFrom(ctx: SessionContext, authenticated: boolean): Reply | null {
-  return ctx.settings.require && !authenticated ? Replies.authRequired : null;
+export function checkMailFrom(ctx: SessionContext): Reply | null {
+  return ctx.settings.require && ctx.user === null ? Replies.authRequired : null;
 }

@@ -1,22 +1,27 @@
-// Per-connection state shared by the stages, and the services they call.
-import type { Verifier } from '../auth/verdict.js';
+// Per-connection state shared by the stages, and the services they call. The services are the
+// connection's config generation: a session keeps the ones it connected with to its end.
 import type { ListenerConfig, SessionAuthSettings, SessionVars } from '../config/types.js';
+import type { Verifier } from '../directory/verdict.js';
 import type { EventBus } from '../events.js';
 import type { Mechanism, SaslStep } from '../sasl/types.js';
 import type { Spool } from '../spool/spool.js';
-import type { SettingsResolver } from './settings.js';
 
-/** What the session needs from the worker pool (src/pool.ts implements it). */
+/** What the session needs from the worker pool (src/pool/pool.ts implements it). */
 export interface SessionPool {
   resolveSession(vars: SessionVars): Promise<SessionAuthSettings>;
   mechanisms(vars: SessionVars): Promise<Mechanism[]>;
   decodeSasl(mechanism: Mechanism, lines: string[]): Promise<SaslStep>;
 }
 
+/** Connect-time settings (src/smtp/settings.ts remembers them per distinct input). */
+export interface SettingsSource {
+  resolve(vars: SessionVars): Promise<SessionAuthSettings>;
+}
+
 export interface SessionServices {
   pool: SessionPool;
   /** Connect-time settings (lookup, require, errors.*, mechanisms before EHLO). */
-  settings: SettingsResolver;
+  settings: SettingsSource;
   /** Keyed by lookup path: "directory/<id>", "remote/<id>". */
   verifiers: ReadonlyMap<string, Verifier>;
   events: EventBus;
@@ -38,6 +43,10 @@ export interface SessionContext {
   readonly settings: Readonly<SessionAuthSettings>;
   /** Counted AUTH failures; lives on the connection, so STARTTLS does not reset it. */
   authErrors: number;
+  /** Under TLS now: implicit, or since STARTTLS. */
+  readonly secure: boolean;
+  /** The authenticated login, null before a successful AUTH. */
+  readonly user: string | null;
 }
 
 /** `session.auth.mechanisms` for the session as it stands (re-evaluated in a worker once helo-domain matters). */
@@ -46,7 +55,7 @@ export function ruledMechanisms(ctx: SessionContext, services: SessionServices):
 }
 
 /** Mechanisms a client may use now: PLAIN and LOGIN never on plaintext, nothing without a lookup. */
-export function usableMechanisms(ruled: Mechanism[], ctx: SessionContext, secure: boolean): Mechanism[] {
+export function usableMechanisms(ruled: Mechanism[], ctx: SessionContext): Mechanism[] {
   if (ctx.settings.lookup === null) return [];
-  return secure ? ruled : ruled.filter((m) => m !== 'PLAIN' && m !== 'LOGIN');
+  return ctx.secure ? ruled : ruled.filter((m) => m !== 'PLAIN' && m !== 'LOGIN');
 }

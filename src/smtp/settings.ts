@@ -4,19 +4,19 @@
 // once per distinct combination instead of once per connection.
 import { ruleUses } from '../config/rules.js';
 import type { AuthRules, SessionAuthSettings, SessionVars, Variable } from '../config/types.js';
-import type { SessionPool } from './session.js';
+import type { SessionPool, SettingsSource } from './session.js';
 
 /** Distinct remote-ip values kept when rules test them; the oldest is dropped beyond this. */
 const MAX_REMEMBERED = 4096;
 /** helo-domain is empty at connect, so it never splits the key. */
 const CONNECT_VARIABLES: Variable[] = ['listener', 'remote-ip', 'local-ip'];
 
-export class SettingsResolver {
-  readonly #pool: SessionPool;
+export class SettingsResolver implements SettingsSource {
+  readonly #pool: Pick<SessionPool, 'resolveSession'>;
   readonly #keyVariables: Variable[];
   readonly #remembered = new Map<string, Promise<SessionAuthSettings>>();
 
-  constructor(pool: SessionPool, rules: AuthRules) {
+  constructor(pool: Pick<SessionPool, 'resolveSession'>, rules: AuthRules) {
     this.#pool = pool;
     const all = Object.values(rules);
     this.#keyVariables = CONNECT_VARIABLES.filter((v) => all.some((rule) => ruleUses(rule, v)));

@@ -27,9 +27,6 @@ export type StoreResult =
 /** Longer than a live store can go without a write: smtp-server drops a connection silent for 60 s. */
 const STALE_TMP_MS = 10 * 60_000;
 
-/** Stream data with smtp-server's size flag. */
-type DataStream = Readable & { sizeExceeded?: boolean };
-
 export class Spool {
   readonly #tmp: string;
   /** Stores under way, so shutdown can wait for each to be written or cleaned up. */
@@ -57,9 +54,12 @@ export class Spool {
     return removed;
   }
 
-  /** Consumes the whole stream; writes nothing past the size limit and keeps nothing of a refused message. */
-  store(stream: DataStream, envelope: Omit<Envelope, 'id' | 'receivedAt' | 'size'>): Promise<StoreResult> {
-    const stored = this.#store(stream, envelope);
+  /**
+   * Consumes the whole stream; stops writing once it passes `maxBytes` (the message is then refused,
+   * the rest only drained so the client gets its reply) and keeps nothing of a refused message.
+   */
+  store(stream: Readable, envelope: Omit<Envelope, 'id' | 'receivedAt' | 'size'>, maxBytes = Infinity): Promise<StoreResult> {
+    const stored = this.#store(stream, envelope, maxBytes);
     this.#inFlight.add(stored);
     void stored.catch(() => undefined).finally(() => this.#inFlight.delete(stored));
     return stored;
@@ -74,7 +74,7 @@ export class Spool {
     await Promise.allSettled([...this.#inFlight]);
   }
 
-  async #store(stream: DataStream, envelope: Omit<Envelope, 'id' | 'receivedAt' | 'size'>): Promise<StoreResult> {
+  async #store(stream: Readable, envelope: Omit<Envelope, 'id' | 'receivedAt' | 'size'>, maxBytes: number): Promise<StoreResult> {
     const id = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
     const tmpMessage = join(this.#tmp, `${id}.eml`);
     const tmpEnvelope = join(this.#tmp, `${id}.json`);
@@ -86,10 +86,10 @@ export class Spool {
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           bytes += chunk.length;
           // Keep draining an oversized message so the client gets its reply, but stop writing it.
-          if (!stream.sizeExceeded && failure === undefined) await file.write(chunk).catch((err: unknown) => (failure = err));
+          if (bytes <= maxBytes && failure === undefined) await file.write(chunk).catch((err: unknown) => (failure = err));
         }
         if (failure !== undefined) throw failure;
-        if (stream.sizeExceeded) {
+        if (bytes > maxBytes) {
           await file.close();
           await rm(tmpMessage, { force: true });
           return { kind: 'too_large', bytes };
@@ -116,7 +116,7 @@ export class Spool {
       await Promise.all([tmpMessage, tmpEnvelope, join(this.dir, `${id}.eml`)].map((f) => rm(f, { force: true })));
       // smtp-server destroys the data stream when the connection closes before the final dot.
       if (stream.destroyed && !stream.readableEnded) return { kind: 'aborted', bytes };
-      throw new SpoolError(err instanceof Error ? err.message : String(err));
+      throw new SpoolError('the message could not be written to the queue', err);
     }
   }
 

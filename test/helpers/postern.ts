@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { parseConfig } from '../../src/config/load.js';
 import type { EventBus, PosternEvent } from '../../src/events.js';
 import { createLogger } from '../../src/log.js';
-import { startPostern as start, type RunningPostern } from '../../src/server.js';
+import { startPostern as start, type RunningPostern } from '../../src/runtime/postern.js';
 import { makeCertificate, type TestCertificate } from './certs.js';
 
 export interface TestPostern {

@@ -1,11 +1,11 @@
 // The memory directory, checking passwords through a real worker pool.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DirectoryVerifier } from '../src/auth/directory.js';
-import { hashPassword } from '../src/auth/hash.js';
+import { MemoryDirectory } from '../src/directory/memory/directory.js';
+import { hashPassword } from '../src/directory/memory/hash.js';
 import type { AuthRules, DirectoryConfig } from '../src/config/types.js';
 import { EventBus, type PosternEvent } from '../src/events.js';
-import { WorkerPool } from '../src/pool.js';
+import { WorkerPool } from '../src/pool/pool.js';
 import type { Credentials } from '../src/sasl/types.js';
 
 const rule = <T>(value: T) => ({ branches: [], otherwise: value });
@@ -19,14 +19,14 @@ const RULES: AuthRules = {
 
 const plain = (user: string, password: string): Credentials => ({ kind: 'password', mechanism: 'PLAIN', user, password });
 
-describe('DirectoryVerifier', () => {
+describe('MemoryDirectory', () => {
   const events = new EventBus();
   const hashTasks: PosternEvent[] = [];
   events.on((e) => {
     if (e.type === 'pool.task' && e.kind === 'hash') hashTasks.push(e);
   });
   const pool = new WorkerPool({ threads: 1, maxQueue: 8, rules: RULES, events });
-  let directory: DirectoryVerifier;
+  let directory: MemoryDirectory;
 
   before(async () => {
     const config: DirectoryConfig = {
@@ -43,7 +43,7 @@ describe('DirectoryVerifier', () => {
         { name: 'carol', secret: 'plain-text-pw', email: [] },
       ],
     };
-    directory = new DirectoryVerifier(config, pool);
+    directory = new MemoryDirectory(config, pool);
   });
   after(async () => {
     await directory.close();
@@ -87,13 +87,13 @@ describe('DirectoryVerifier', () => {
   test('a pool that cannot run the check is a temporary failure, not a wrong password', async () => {
     const closed = new WorkerPool({ threads: 1, maxQueue: 1, rules: RULES, events: new EventBus() });
     await closed.close();
-    const broken = new DirectoryVerifier({ id: 'x', type: 'memory', users: [{ name: 'alice', secret: 'pw', email: [] }] }, closed);
+    const broken = new MemoryDirectory({ id: 'x', type: 'memory', users: [{ name: 'alice', secret: 'pw', email: [] }] }, closed);
     const verdict = await broken.verify(plain('alice', 'pw'));
     assert.equal(verdict.kind, 'tempfail');
   });
 
   test('a stored hash that cannot be parsed is a temporary failure (a config fault), not a wrong password', async () => {
-    const broken = new DirectoryVerifier({ id: 'x', type: 'memory', users: [{ name: 'dave', secret: '$2b$10$short', email: [] }] }, pool);
+    const broken = new MemoryDirectory({ id: 'x', type: 'memory', users: [{ name: 'dave', secret: '$2b$10$short', email: [] }] }, pool);
     const verdict = await broken.verify(plain('dave', 'pw'));
     assert.equal(verdict.kind, 'tempfail');
     assert.ok(verdict.kind === 'tempfail' && !verdict.reason.includes('pw'));

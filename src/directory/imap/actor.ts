@@ -4,24 +4,16 @@
 // would add a thread hop per check and a second copy of the cache. Its mailbox is the event loop:
 // every state change below is synchronous, so no two requests ever interleave inside one.
 import { createSecureContext, type SecureContext } from 'node:tls';
-import type { ClientInfo, Verdict, Verifier } from '../auth/verdict.js';
-import type { RemoteConfig } from '../config/types.js';
-import type { EventBus } from '../events.js';
-import type { Credentials } from '../sasl/types.js';
+import type { ClientInfo, LookupStats, Verdict, Verifier } from '../verdict.js';
+import type { RemoteConfig } from '../../config/types.js';
+import type { EventBus } from '../../events.js';
+import type { Credentials } from '../../sasl/types.js';
 import { VerdictCache } from './cache.js';
 import { startCheck } from './imap.js';
 
 export interface LookupActorOptions {
   /** Most requests waiting for a free connection; beyond it requests tempfail at once. */
   maxQueue?: number;
-}
-
-export interface LookupStats {
-  queued: number;
-  open: number;
-  concurrency: number;
-  positive: number;
-  negative: number;
 }
 
 /** One pending check, shared by every identical request that arrives before it ends. */
@@ -39,6 +31,7 @@ interface Job {
 const DEFAULT_MAX_QUEUE = 1000;
 
 export class LookupActor implements Verifier {
+  readonly path: string;
   readonly #remote: RemoteConfig;
   readonly #events: EventBus;
   readonly #maxQueue: number;
@@ -52,6 +45,7 @@ export class LookupActor implements Verifier {
   #closed = false;
 
   constructor(config: RemoteConfig, events: EventBus, options: LookupActorOptions = {}) {
+    this.path = `remote/${config.id}`;
     this.#remote = config;
     this.#events = events;
     this.#maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;

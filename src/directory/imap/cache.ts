@@ -1,9 +1,9 @@
 // The lookup actor's memory: positive and negative LRUs keyed by an HMAC of the credentials, never the plaintext.
 import { createHmac, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Duration } from '../config/types.js';
-import type { Credentials } from '../sasl/types.js';
-import type { Verdict } from '../auth/verdict.js';
+import type { Duration } from '../../config/types.js';
+import type { Credentials } from '../../sasl/types.js';
+import type { Verdict } from '../verdict.js';
 
 export type Polarity = 'positive' | 'negative';
 

@@ -1,19 +1,25 @@
 // "directory/<id>": the embedded memory directory. Password checks run in the worker pool.
-import type { DirectoryConfig, DirectoryUser } from '../config/types.js';
-import type { WorkerPool } from '../pool.js';
-import type { Credentials } from '../sasl/types.js';
+import type { DirectoryConfig, DirectoryUser } from '../../config/types.js';
+import type { Credentials } from '../../sasl/types.js';
+import type { LookupStats, Verdict, Verifier } from '../verdict.js';
 import { dummySecretLike } from './hash.js';
-import type { Verdict, Verifier } from './verdict.js';
 
-export class DirectoryVerifier implements Verifier {
-  readonly #pool: WorkerPool;
+/** What the directory needs of the worker pool (src/pool/pool.ts). */
+export interface SecretChecker {
+  verifySecret(secret: string, password: string): Promise<boolean>;
+}
+
+export class MemoryDirectory implements Verifier {
+  readonly path: string;
+  readonly #pool: SecretChecker;
   readonly #byName = new Map<string, DirectoryUser>();
   /** Keyed by the lowercased address: mail systems treat addresses case-insensitively in practice. */
   readonly #byEmail = new Map<string, DirectoryUser>();
   /** Checked for unknown users, so they cost the same time as a wrong password. */
   readonly #dummySecret: string;
 
-  constructor(config: DirectoryConfig, pool: WorkerPool) {
+  constructor(config: DirectoryConfig, pool: SecretChecker) {
+    this.path = `directory/${config.id}`;
     this.#pool = pool;
     // First declared wins when a name or address repeats.
     for (const user of config.users) {
@@ -37,7 +43,11 @@ export class DirectoryVerifier implements Verifier {
     }
   }
 
+  stats(): LookupStats | null {
+    return null;
+  }
+
   async close(): Promise<void> {
-    // Nothing of its own to release: the pool belongs to the server.
+    // Nothing of its own to release: the pool belongs to the generation.
   }
 }

@@ -2,10 +2,10 @@
 import { ImapFlow, type ImapFlowOptions, type ImapTransport, type ImapTransportOptions, type ImapTransportSocket } from 'imapflow';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
-import type { ClientInfo, Verdict } from '../auth/verdict.js';
-import type { RemoteConfig } from '../config/types.js';
-import { TempFailure } from '../errors.js';
-import type { Credentials } from '../sasl/types.js';
+import type { ClientInfo, Verdict } from '../verdict.js';
+import type { RemoteConfig } from '../../config/types.js';
+import { TempFailure } from '../../errors.js';
+import type { Credentials } from '../../sasl/types.js';
 import { classify } from './classify.js';
 
 type TokenMechanism = 'OAUTHBEARER' | 'XOAUTH2';

@@ -3,25 +3,23 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { AuthRules, SessionAuthSettings, SessionVars } from './config/types.js';
-import { TempFailure } from './errors.js';
-import type { EventBus, TaskKind } from './events.js';
-import type { Mechanism, SaslStep } from './sasl/types.js';
-import type { TaskResult, Tasks } from '../workers/tasks.js';
+import type { AuthRules, SessionAuthSettings, SessionVars } from '../config/types.js';
+import { TempFailure } from '../errors.js';
+import type { EventBus, PoolRefusal, TaskKind } from '../events.js';
+import type { Mechanism, SaslStep } from '../sasl/types.js';
+import type { TaskResult, Tasks, WorkerData } from './contract.js';
 
-// Built: dist/src/pool.js → dist/workers/tasks.js. From source (src/pool.ts under tsx), workers
-// need help loading TypeScript: see workers/tasks-from-source.mjs.
+// Built: dist/src/pool/pool.js → dist/workers/tasks.js. From source (src/pool/pool.ts under tsx),
+// workers need help loading TypeScript: see workers/tasks-from-source.mjs.
 const TASKS_FILE = fileURLToPath(
-  new URL(extname(fileURLToPath(import.meta.url)) === '.ts' ? '../workers/tasks-from-source.mjs' : '../workers/tasks.js', import.meta.url),
+  new URL(extname(fileURLToPath(import.meta.url)) === '.ts' ? '../../workers/tasks-from-source.mjs' : '../../workers/tasks.js', import.meta.url),
 );
-
-/** Reported as `threadId` for a task that never reached a worker (queue full, pool closed, worker died). */
-const NO_THREAD = -1;
 
 export interface PoolOptions {
   threads: number;
   maxQueue: number;
-  rules: AuthRules;
+  /** The session rules the workers evaluate; omitted for a pool that only hashes. */
+  rules?: AuthRules;
   events: EventBus;
 }
 
@@ -46,13 +44,14 @@ export class WorkerPool {
   constructor(options: PoolOptions) {
     this.#events = options.events;
     this.#maxQueue = options.maxQueue;
+    const workerData: WorkerData = { rules: options.rules ?? null };
     // min = max: idle workers cost little, a cold start costs a session latency.
     this.#piscina = new Piscina({
       filename: TASKS_FILE,
       minThreads: options.threads,
       maxThreads: options.threads,
       maxQueue: options.maxQueue,
-      workerData: options.rules,
+      workerData,
       // Our tasks time themselves (pool.task events); Piscina's own histograms would be a second,
       // unread set of clock reads and records per task.
       recordTiming: false,
@@ -87,6 +86,7 @@ export class WorkerPool {
     };
   }
 
+  /** Refuses new tasks and resolves once the tasks already given have finished and the threads are gone. */
   close(): Promise<void> {
     this.#closing ??= this.#piscina.close();
     return this.#closing;
@@ -102,7 +102,7 @@ export class WorkerPool {
     } catch (error) {
       // Piscina's error texts are the only way to tell its faults apart.
       const full = error instanceof Error && /queue is at limit|no task queue available/i.test(error.message);
-      this.#refuse(kind, full ? 'queue full' : 'worker failed');
+      this.#refuse(kind, full ? 'queue_full' : 'worker_failed', error);
     }
     this.#completed += 1;
     this.#busySeconds += result.seconds;
@@ -111,9 +111,9 @@ export class WorkerPool {
     return result.value;
   }
 
-  /** A task that never reached a worker. */
-  #refuse(kind: TaskKind, reason: string): never {
-    this.#events.emit({ type: 'pool.task', kind, seconds: 0, ok: false, threadId: NO_THREAD });
-    throw new TempFailure(`worker pool ${reason}`);
+  /** A task that never ran to an answer on a worker. */
+  #refuse(kind: TaskKind, reason: PoolRefusal, cause?: unknown): never {
+    this.#events.emit({ type: 'pool.refused', kind, reason });
+    throw new TempFailure(`worker pool: ${reason.replace('_', ' ')}`, cause);
   }
 }
