@@ -7,4 +7,4 @@ import { tsImport } from 'tsx/esm/api';
 
 const tasks = await tsImport('./tasks.ts', import.meta.url);
 
-export const { rules, mechanisms, sasl, hash } = tasks;
+export const { rules, mechanisms, sasl, hash, evaluate } = tasks;

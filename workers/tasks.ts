@@ -4,12 +4,12 @@
 import { performance } from 'node:perf_hooks';
 import { threadId, workerData } from 'node:worker_threads';
 import { verifySecret } from '../src/directory/memory/hash.js';
-import { evaluate, resolveAuthSettings } from '../src/config/rules.js';
-import type { AuthRules, SessionVars } from '../src/config/types.js';
+import { evaluate as evaluateRule, resolveAuthSettings } from '../src/config/rules.js';
+import type { AuthRules, SessionVars, Vars } from '../src/config/types.js';
 import type { HashTask, SaslTask, TaskResult, WorkerData } from '../src/pool/contract.js';
 import { decodeSasl } from '../src/sasl/index.js';
 
-const { rules: authRules } = workerData as WorkerData;
+const { rules: authRules, named } = workerData as WorkerData;
 
 async function timed<T>(work: () => T | Promise<T>): Promise<TaskResult<T>> {
   const started = performance.now();
@@ -30,8 +30,15 @@ function rulesOrThrow(): AuthRules {
 
 export const rules = (vars: SessionVars) => timed(() => resolveAuthSettings(rulesOrThrow(), vars));
 
-export const mechanisms = (vars: SessionVars) => timed(() => evaluate(rulesOrThrow().mechanisms, vars));
+export const mechanisms = (vars: SessionVars) => timed(() => evaluateRule(rulesOrThrow().mechanisms, vars));
 
 export const sasl = ({ mechanism, lines }: SaslTask) => timed(() => decodeSasl(mechanism, lines));
 
 export const hash = ({ secret, password }: HashTask) => timed(() => verifySecret(secret, password));
+
+export const evaluate = ({ name, vars }: { name: string; vars: Vars }) =>
+  timed(() => {
+    const rule = Object.hasOwn(named, name) ? named[name] : undefined;
+    if (rule === undefined) throw new Error('no such rule');
+    return evaluateRule(rule, vars);
+  });

@@ -3,7 +3,7 @@ import { MECHANISMS, type Mechanism } from '../sasl/types.js';
 import type { KeyPath } from './key-path.js';
 import { describeType, type ConfigReader } from './reader.js';
 import { compileRule, type ValueParser } from './rules-compile.js';
-import type { AuthRules, DirectoryConfig, RemoteConfig, Rule } from './types.js';
+import { SESSION_VARIABLES, type AuthRules, type DirectoryConfig, type RemoteConfig, type Rule } from './types.js';
 
 /** Stalwart's spellings of "none" for optional values. */
 const NONE_WORDS = new Set(['', 'false', 'disable', 'disabled', 'never']);
@@ -28,7 +28,7 @@ function lookupProblem(name: string, { remotes, directories }: LookupTargets): s
 }
 
 export function readAuthRules(reader: ConfigReader, listeners: ReadonlySet<string>, targets: LookupTargets): AuthRules {
-  const ctx = { listeners, error: (path: KeyPath, message: string) => reader.error(path, message) };
+  const ctx = { listeners, variables: SESSION_VARIABLES, error: (path: KeyPath, message: string) => reader.error(path, message) };
   const rule = <T>(path: KeyPath, parse: ValueParser<T>, fallback: T): Rule<T> => {
     const raw = reader.take(path);
     return (raw === undefined ? undefined : compileRule(raw, path, ctx, parse)) ?? plain(fallback);

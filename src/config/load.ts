@@ -57,6 +57,7 @@ export function parseConfig(text: string, file: string): Config {
     },
     listeners: server.listeners,
     auth,
+    rules: {},
     remotes,
     directories,
     queue: { path: reader.string(['queue', 'path']) ?? './data/queue' },

@@ -8,13 +8,14 @@ import type { Condition, Network, Rule, Variable } from './types.js';
 export interface RuleContext {
   /** Declared listener ids: `listener` conditions must name one. */
   listeners: ReadonlySet<string>;
+  /** The variables known where this key is evaluated. */
+  variables: readonly Variable[];
   error(path: KeyPath, message: string): void;
 }
 
 /** Parses one `then`/`else`/plain value, reporting its own problems; undefined when it had one. */
 export type ValueParser<T> = (raw: unknown, path: KeyPath) => T | undefined;
 
-const VARIABLES: readonly Variable[] = ['listener', 'remote-ip', 'local-ip', 'helo-domain'];
 const COMBINATORS = ['any-of', 'all-of', 'none-of'] as const;
 type Combinator = (typeof COMBINATORS)[number];
 type Match = 'eq' | 'in-list' | 'matches' | 'starts-with' | 'ends-with';
@@ -136,11 +137,11 @@ function compileCondition(table: Record<string, unknown>, path: KeyPath, ctx: Ru
   if (operation === undefined) ctx.error(opPath, `unknown operation "${op}"`);
   const variable = table.if;
   if (variable === undefined) {
-    ctx.error(path, `missing "if" (the variable to test: ${quoted(VARIABLES)})`);
+    ctx.error(path, `missing "if" (the variable to test: ${quoted(ctx.variables)})`);
     return undefined;
   }
-  if (typeof variable !== 'string' || !(VARIABLES as readonly string[]).includes(variable)) {
-    ctx.error([...path, 'if'], `unknown variable ${JSON.stringify(variable)} (available here: ${quoted(VARIABLES)})`);
+  if (typeof variable !== 'string' || !(ctx.variables as readonly string[]).includes(variable)) {
+    ctx.error([...path, 'if'], `unknown variable ${JSON.stringify(variable)} (available here: ${quoted(ctx.variables)})`);
     return undefined;
   }
   return operation === undefined ? undefined : compileMatch(variable as Variable, op, operation, value, opPath, ctx);

@@ -1,6 +1,6 @@
 // Rule evaluation. Runs inside Piscina workers on structured-cloned rules, so: pure, plain data in and out.
 import { inNetwork, parseIp } from './ip.js';
-import type { AuthRules, Condition, Rule, SessionAuthSettings, SessionVars } from './types.js';
+import type { AuthRules, Condition, Rule, SessionAuthSettings, Variable, Vars } from './types.js';
 
 /** Compiled once per pattern per worker; rules arrive as plain strings because RegExp doesn't clone well. */
 const regexCache = new Map<string, RegExp>();
@@ -15,7 +15,7 @@ function regex(pattern: string, flags: string): RegExp {
   return compiled;
 }
 
-function test(condition: Condition, vars: SessionVars): boolean {
+function test(condition: Condition, vars: Vars): boolean {
   switch (condition.kind) {
     case 'any-of':
       return condition.conditions.some((c) => test(c, vars));
@@ -24,7 +24,7 @@ function test(condition: Condition, vars: SessionVars): boolean {
     case 'none-of':
       return !condition.conditions.some((c) => test(c, vars));
     default:
-      return matches(condition, vars[condition.variable]) !== condition.negate;
+      return matches(condition, vars[condition.variable] ?? '') !== condition.negate;
   }
 }
 
@@ -48,14 +48,14 @@ function matches(condition: Exclude<Condition, { kind: 'any-of' | 'all-of' | 'no
 }
 
 /** First matching branch wins, else the rule's `else` value. */
-export function evaluate<T>(rule: Rule<T>, vars: SessionVars): T {
+export function evaluate<T>(rule: Rule<T>, vars: Vars): T {
   for (const branch of rule.branches) {
     if (test(branch.when, vars)) return branch.then;
   }
   return rule.otherwise;
 }
 
-export function resolveAuthSettings(rules: AuthRules, vars: SessionVars): SessionAuthSettings {
+export function resolveAuthSettings(rules: AuthRules, vars: Vars): SessionAuthSettings {
   return {
     mechanisms: evaluate(rules.mechanisms, vars),
     lookup: evaluate(rules.lookup, vars),
@@ -65,7 +65,7 @@ export function resolveAuthSettings(rules: AuthRules, vars: SessionVars): Sessio
   };
 }
 
-function conditionUses(condition: Condition, variable: keyof SessionVars): boolean {
+function conditionUses(condition: Condition, variable: Variable): boolean {
   switch (condition.kind) {
     case 'any-of':
     case 'all-of':
@@ -77,6 +77,6 @@ function conditionUses(condition: Condition, variable: keyof SessionVars): boole
 }
 
 /** Whether a rule's value can depend on `variable` (a plain value depends on nothing). */
-export function ruleUses<T>(rule: Rule<T>, variable: keyof SessionVars): boolean {
+export function ruleUses<T>(rule: Rule<T>, variable: Variable): boolean {
   return rule.branches.some((branch) => conditionUses(branch.when, variable));
 }

@@ -4,9 +4,16 @@ import type { Mechanism } from '../sasl/types.js';
 /** Milliseconds. */
 export type Duration = number;
 
-/** Variables a `session.auth.*` rule may test. `helo-domain` is '' until EHLO/HELO. */
-export type Variable = 'listener' | 'remote-ip' | 'local-ip' | 'helo-domain';
-export type SessionVars = Record<Variable, string>;
+/** Variables known from the connection on: all a `session.auth.*` rule may test. `helo-domain` is '' until EHLO/HELO. */
+export type SessionVariable = 'listener' | 'remote-ip' | 'local-ip' | 'helo-domain';
+/** Variables known once the transaction has them (MAIL, RCPT), for the keys that are evaluated then. */
+export type EnvelopeVariable = 'authenticated-as' | 'sender' | 'sender-domain' | 'rcpt' | 'rcpt-domain';
+export type Variable = SessionVariable | EnvelopeVariable;
+export type SessionVars = Record<SessionVariable, string>;
+/** The variables known where a rule is evaluated; one not known (yet) reads as ''. */
+export type Vars = Partial<Record<Variable, string>>;
+
+export const SESSION_VARIABLES: readonly SessionVariable[] = ['listener', 'remote-ip', 'local-ip', 'helo-domain'];
 
 /** An IP network: address bytes (4 or 16) and prefix length. Plain data, structured-clone safe. */
 export interface Network {
@@ -29,6 +36,9 @@ export interface Rule<T> {
   branches: { when: Condition; then: T }[];
   otherwise: T;
 }
+
+/** Rules of other sections by config key (e.g. "queue.outbound.next-hop"), for the pool's `evaluate` task. */
+export type NamedRules = Record<string, Rule<unknown>>;
 
 /** `[session.auth]`, compiled. */
 export interface AuthRules {
@@ -110,6 +120,8 @@ export interface Config {
   };
   listeners: ListenerConfig[];
   auth: AuthRules;
+  /** Every other rule-capable key, compiled, by its dotted key. */
+  rules: NamedRules;
   remotes: Record<string, RemoteConfig>;
   directories: Record<string, DirectoryConfig>;
   queue: { path: string };

@@ -3,7 +3,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { AuthRules, SessionAuthSettings, SessionVars } from '../config/types.js';
+import type { AuthRules, NamedRules, SessionAuthSettings, SessionVars, Vars } from '../config/types.js';
 import { TempFailure } from '../errors.js';
 import type { EventBus, PoolRefusal, TaskKind } from '../events.js';
 import type { Mechanism, SaslStep } from '../sasl/types.js';
@@ -20,6 +20,8 @@ export interface PoolOptions {
   maxQueue: number;
   /** The session rules the workers evaluate; omitted for a pool that only hashes. */
   rules?: AuthRules;
+  /** The config's other rules, for `evaluate`. */
+  named?: NamedRules;
   events: EventBus;
 }
 
@@ -44,7 +46,7 @@ export class WorkerPool {
   constructor(options: PoolOptions) {
     this.#events = options.events;
     this.#maxQueue = options.maxQueue;
-    const workerData: WorkerData = { rules: options.rules ?? null };
+    const workerData: WorkerData = { rules: options.rules ?? null, named: options.named ?? {} };
     // min = max: idle workers cost little, a cold start costs a session latency.
     this.#piscina = new Piscina({
       filename: TASKS_FILE,
@@ -74,6 +76,11 @@ export class WorkerPool {
 
   verifySecret(secret: string, password: string): Promise<boolean> {
     return this.#run('hash', 'hash', { secret, password });
+  }
+
+  /** Rule `name` of the config's named rules; src/pool/remembered.ts remembers the answers. */
+  evaluate(name: string, vars: Vars): Promise<unknown> {
+    return this.#run('evaluate', 'rules', { name, vars });
   }
 
   stats(): PoolStats {

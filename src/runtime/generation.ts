@@ -10,6 +10,7 @@ import type { Directories, DirectorySet } from '../directory/registry.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../log.js';
 import { WorkerPool } from '../pool/pool.js';
+import { RuleEvaluator } from '../pool/remembered.js';
 import type { PosternSmtpServer } from '../smtp/connection.js';
 import { createSmtpServer } from '../smtp/server.js';
 import type { SessionServices } from '../smtp/session.js';
@@ -50,12 +51,13 @@ export class Generation {
 
   /** Builds generation `id` from `config`: starts its pool, takes its backends, reads its certificates. */
   static async build(id: number, config: Config, shared: LongLived): Promise<Generation> {
-    const pool = new WorkerPool({ ...config.server.workers, rules: config.auth, events: shared.events });
+    const pool = new WorkerPool({ ...config.server.workers, rules: config.auth, named: config.rules, events: shared.events });
     const backends = shared.directories.open(config, pool);
     try {
       const services: SessionServices = {
         pool,
         settings: new SettingsResolver(pool, config.auth),
+        rules: new RuleEvaluator(pool, config.rules),
         verifiers: backends.byPath,
         events: shared.events,
         spool: shared.spool,

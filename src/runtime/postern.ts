@@ -66,19 +66,20 @@ export async function startPostern(config: Config, { logger, events = new EventB
     await close(0);
     throw err;
   }
-  const generations = new Set([current]);
-  let closing = false;
-  lifecycle.onClose('sessions', ({ graceMs }) => {
-    closing = true;
-    return Promise.all([...generations].map((g) => g.close(graceMs))).then(() => undefined);
-  });
-
+  // Registered before the sessions so that it closes after them: their last events still count.
   const metrics = createMetrics(events, {
     listeners: config.listeners.filter((l) => l.protocol === 'smtp').map((l) => l.id),
     pool: { stats: () => current.pool.stats() },
     remotes: () => directories.remotes(),
   });
   lifecycle.onClose('metrics', () => metrics.close());
+  logger.info({ event: 'generation.started', generation: current.id });
+  const generations = new Set([current]);
+  let closing = false;
+  lifecycle.onClose('sessions', ({ graceMs }) => {
+    closing = true;
+    return Promise.all([...generations].map((g) => g.close(graceMs))).then(() => undefined);
+  });
 
   const listeners: RunningListener[] = [];
   lifecycle.onClose('listeners', () => Promise.all(listeners.map((l) => l.close())).then(() => undefined));
@@ -125,7 +126,11 @@ export async function startPostern(config: Config, { logger, events = new EventB
       const generation = await Generation.build(previous.id + 1, next, shared);
       current = generation;
       generations.add(generation);
-      void previous.close().then(() => generations.delete(previous));
+      logger.info({ event: 'generation.started', generation: generation.id });
+      void previous.close().then(() => {
+        generations.delete(previous);
+        logger.info({ event: 'generation.closed', generation: previous.id });
+      });
       return generation;
     },
     close: (graceMs = 10_000) => close(graceMs),

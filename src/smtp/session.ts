@@ -4,6 +4,7 @@ import type { ListenerConfig, SessionAuthSettings, SessionVars } from '../config
 import type { Verifier } from '../directory/verdict.js';
 import type { EventBus } from '../events.js';
 import type { Mechanism, SaslStep } from '../sasl/types.js';
+import type { RuleEvaluator } from '../pool/remembered.js';
 import type { Spool } from '../spool/spool.js';
 
 /** What the session needs from the worker pool (src/pool/pool.ts implements it). */
@@ -22,6 +23,8 @@ export interface SessionServices {
   pool: SessionPool;
   /** Connect-time settings (lookup, require, errors.*, mechanisms before EHLO). */
   settings: SettingsSource;
+  /** The config's other rules (Config.rules), evaluated in the pool as their variables become known. */
+  rules: RuleEvaluator;
   /** Keyed by lookup path: "directory/<id>", "remote/<id>". */
   verifiers: ReadonlyMap<string, Verifier>;
   events: EventBus;

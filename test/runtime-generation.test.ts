@@ -1,0 +1,118 @@
+// Config generations: a session keeps the generation it connected with when a new one is swapped in,
+// the old one closes once its last session ends, and shutdown closes the services in order.
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parseConfig } from '../src/config/load.js';
+import { Lifecycle } from '../src/runtime/lifecycle.js';
+import { basics, scratch, startPostern } from './helpers/postern.js';
+import { b64, plain, SmtpClient } from './helpers/smtp.js';
+
+const USERS = `
+[directory."local"]
+type = "memory"
+[[directory."local".users]]
+name = "alice"
+secret = "alice-secret"
+`;
+const auth = (mechanisms: string): string => `
+[session.auth]
+mechanisms = ${mechanisms}
+lookup = "directory/local"
+errors.wait = "1ms"
+`;
+
+async function secured(port: number): Promise<{ client: SmtpClient; mechanisms: string[] }> {
+  const client = await SmtpClient.connect(port);
+  await client.ehlo();
+  await client.starttls();
+  return { client, mechanisms: SmtpClient.mechanisms(await client.ehlo()) };
+}
+
+const logged = (logs: string[], event: string): Record<string, unknown>[] =>
+  logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === event);
+
+async function until(check: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+test('a session keeps the generation it connected with; new sessions get the new one; the old one closes after its last session', async () => {
+  const { dir, cert } = await scratch();
+  const base = basics(dir, cert) + USERS;
+  const server = await startPostern(base + auth('["plain", "login"]'));
+  try {
+    const old = await secured(server.port('submission'));
+    assert.deepEqual(old.mechanisms, ['PLAIN', 'LOGIN']);
+
+    const next = await server.running.swap(parseConfig(base + auth('["plain"]'), 'test.toml'));
+    assert.equal(next.id, 2);
+    const fresh = await secured(server.port('submission'));
+    assert.deepEqual(fresh.mechanisms, ['PLAIN']);
+    assert.equal((await fresh.client.send('AUTH LOGIN')).last, '504 5.5.4 Mechanism not supported');
+
+    // The session opened before the swap still has LOGIN, and its pool still decodes and checks.
+    assert.deepEqual(SmtpClient.mechanisms(await old.client.ehlo()), ['PLAIN', 'LOGIN']);
+    assert.equal((await old.client.send('AUTH LOGIN')).code, 334);
+    assert.equal((await old.client.send(b64('alice'))).code, 334);
+    assert.equal((await old.client.send(b64('alice-secret'))).last, '235 2.7.0 Authentication succeeded.');
+    assert.deepEqual(logged(server.logs, 'generation.closed'), [], 'generation 1 still serves a session');
+
+    await old.client.send('QUIT');
+    await until(() => logged(server.logs, 'generation.closed').length === 1, 'generation 1 to close');
+    assert.equal(logged(server.logs, 'generation.closed')[0]?.generation, 1);
+    // The new generation is unaffected: it authenticates.
+    assert.equal((await fresh.client.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`)).code, 235);
+    fresh.client.close();
+  } finally {
+    await server.close();
+  }
+});
+
+test('shutdown: listeners stop first, open sessions still authenticate and submit in the grace period, then sessions, metrics, backends and the spool close in that order', async () => {
+  const { dir, cert } = await scratch();
+  const server = await startPostern(basics(dir, cert) + USERS + auth('["plain"]'));
+  const { client } = await secured(server.port('submission'));
+  const port = server.port('submission');
+  const closing = server.running.close(10_000);
+  await until(() => server.logs.some((l) => l.includes('"step":"listeners"')), 'the listeners to close');
+  const refused = await new Promise<string>((resolve) => {
+    const probe = connect(port, '127.0.0.1');
+    probe.once('connect', () => (probe.destroy(), resolve('connected')));
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+  });
+  assert.equal(refused, 'ECONNREFUSED');
+
+  assert.equal((await client.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`)).code, 235);
+  assert.equal((await client.send('MAIL FROM:<alice@example.org>')).code, 250);
+  assert.equal((await client.send('RCPT TO:<bob@example.net>')).code, 250);
+  assert.equal((await client.send('DATA')).code, 354);
+  const queued = await client.send('Subject: late\r\n\r\nsent during the drain\r\n.');
+  assert.match(queued.last, /^250 2\.0\.0 \S+ Message queued$/);
+  await client.send('QUIT');
+  await closing;
+
+  const steps = logged(server.logs, 'shutdown.step').map((l) => l.step);
+  assert.deepEqual(steps, ['listeners', 'sessions', 'metrics', 'directories', 'spool']);
+  assert.equal((await readdir(join(dir, 'queue'))).filter((f) => f.endsWith('.json')).length, 1);
+});
+
+test('Lifecycle: hooks run last-registered first, once, and a failing one does not stop the rest', async () => {
+  const lifecycle = new Lifecycle();
+  const ran: string[] = [];
+  lifecycle.onClose('first', () => void ran.push('first'));
+  lifecycle.onClose('broken', () => Promise.reject(new Error('stuck')));
+  lifecycle.onClose('last', ({ graceMs }) => void ran.push(`last ${graceMs}`));
+  const steps: string[] = [];
+  const done = lifecycle.close({ graceMs: 5 }, (name, error) => steps.push(error === undefined ? name : `${name}: ${(error as Error).message}`));
+  assert.equal(lifecycle.close({ graceMs: 99 }), done, 'a second close() is the same close');
+  await done;
+  assert.deepEqual(ran, ['last 5', 'first']);
+  assert.deepEqual(steps, ['last', 'broken: stuck', 'first']);
+  assert.throws(() => lifecycle.onClose('late', () => {}), /registered after close/);
+});
