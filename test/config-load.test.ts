@@ -58,7 +58,12 @@ test('every default, from the smallest config (one listener)', () => {
   const config = parseConfig('[server.listener."smtp"]\nbind = "127.0.0.1:2525"\n', 'min.toml');
   assert.deepEqual(config, {
     source: 'min.toml',
-    server: { hostname: hostname(), greeting: 'Postern ESMTP at your service', workers: { threads: availableParallelism(), maxQueue: 1024 } },
+    server: {
+      hostname: hostname(),
+      greeting: 'Postern ESMTP at your service',
+      controlSocket: './data/postern.sock',
+      workers: { threads: availableParallelism(), maxQueue: 1024 },
+    },
     listeners: [
       {
         id: 'smtp',
@@ -76,6 +81,7 @@ test('every default, from the smallest config (one listener)', () => {
       errorsTotal: { branches: [], otherwise: 3 },
       errorsWait: { branches: [], otherwise: 30_000 },
     },
+    rules: {},
     remotes: {},
     directories: {},
     queue: { path: './data/queue' },
@@ -104,6 +110,7 @@ test('every key set explicitly is read', () => {
     `[server]
 hostname = "mx.example.org"
 greeting = "hello"
+control-socket = "/run/postern/control.sock"
 [server.workers]
 threads = 3
 max-queue = 50
@@ -150,7 +157,12 @@ tls.allow-invalid-certs = true
 `,
     'full.toml',
   );
-  assert.deepEqual(config.server, { hostname: 'mx.example.org', greeting: 'hello', workers: { threads: 3, maxQueue: 50 } });
+  assert.deepEqual(config.server, {
+    hostname: 'mx.example.org',
+    greeting: 'hello',
+    controlSocket: '/run/postern/control.sock',
+    workers: { threads: 3, maxQueue: 50 },
+  });
   const [submission, submissions, plain, metrics] = config.listeners;
   const main = { id: 'main', cert: 'certs/main.pem', privateKey: '/etc/postern/main.key' };
   assert.deepEqual(submission, {

@@ -22,7 +22,8 @@ before(async () => {
     .replace(/bind = \["127\.0\.0\.1:\d+"\]/g, 'bind = ["127.0.0.1:0"]')
     .replace(/^port = 143$/m, `port = ${dovecot.imapPort}`)
     .replace('file://data/certs/postern.crt', `file://${cert.cert}`)
-    .replace('file://data/certs/postern.key', `file://${cert.key}`)}
+    .replace('file://data/certs/postern.key', `file://${cert.key}`)
+    .replace('./data/postern.sock', join(dir, 'postern.sock'))}
 [queue]
 path = "${join(dir, 'queue')}"
 `;

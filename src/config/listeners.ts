@@ -41,7 +41,21 @@ function readCertificates(reader: ConfigReader): Map<string, CertificateConfig> 
 export interface ServerSection {
   hostname: string;
   greeting: string;
+  controlSocket: string | null;
   listeners: ListenerConfig[];
+}
+
+const DEFAULT_CONTROL_SOCKET = './data/postern.sock';
+
+/** `server.control-socket`: a path, or false for none. */
+function readControlSocket(reader: ConfigReader): string | null {
+  const path: KeyPath = ['server', 'control-socket'];
+  const raw = reader.take(path);
+  if (raw === undefined) return DEFAULT_CONTROL_SOCKET;
+  if (raw === false) return null;
+  if (typeof raw === 'string' && raw.trim() !== '') return raw;
+  reader.error(path, 'expected the path of a Unix socket, or false for none');
+  return null;
 }
 
 export function readServer(reader: ConfigReader): ServerSection {
@@ -111,5 +125,5 @@ export function readServer(reader: ConfigReader): ServerSection {
     listener.tls = { enable: true, implicit: implicit ?? tlsDefaults.implicit ?? true, certificate: certificate ?? null };
     return listener;
   });
-  return { hostname, greeting, listeners };
+  return { hostname, greeting, controlSocket: readControlSocket(reader), listeners };
 }

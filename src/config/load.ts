@@ -50,6 +50,7 @@ export function parseConfig(text: string, file: string): Config {
     server: {
       hostname: server.hostname,
       greeting: server.greeting,
+      controlSocket: server.controlSocket,
       workers: {
         threads: reader.integer(['server', 'workers', 'threads'], 1) ?? availableParallelism(),
         maxQueue: reader.integer(['server', 'workers', 'max-queue'], 0) ?? 1024,

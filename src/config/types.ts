@@ -116,6 +116,8 @@ export interface Config {
   server: {
     hostname: string;
     greeting: string;
+    /** `server.control-socket`: where the CLI reaches the running server; null = none. */
+    controlSocket: string | null;
     workers: { threads: number; maxQueue: number };
   };
   listeners: ListenerConfig[];

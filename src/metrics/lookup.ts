@@ -25,7 +25,10 @@ export function lookupMetrics(registry: Registry, backends: LookupBackends): (ev
   const registers = [registry];
   const perRemote = (read: (s: LookupStats) => number) =>
     function (this: Gauge<'remote'>): void {
-      for (const [remote, stats] of statsById(backends)) this.set({ remote }, read(stats));
+      for (const [remote, stats] of statsById(backends)) {
+        precreate(remote);
+        this.set({ remote }, read(stats));
+      }
     };
   new Gauge({
     name: 'postern_lookup_queued_requests',
@@ -105,7 +108,13 @@ export function lookupMetrics(registry: Registry, backends: LookupBackends): (ev
     registers,
   });
 
-  for (const [remote] of statsById(backends)) {
+  // Every remote's series exist from the first scrape or event that names it (at start, or after a
+  // reload that added it), so rate() and "== 0" alerts work before its first event. The gauges above
+  // run this at collect time, before the counters below are read; zero() is only ever run once per remote.
+  const known = new Set<string>();
+  const precreate = (remote: string): void => {
+    if (known.has(remote)) return;
+    known.add(remote);
     for (const result of CHECK_RESULTS) checks.zero({ remote, result });
     for (const polarity of POLARITIES) {
       hits.inc({ remote, polarity }, 0);
@@ -115,9 +124,12 @@ export function lookupMetrics(registry: Registry, backends: LookupBackends): (ev
     joins.inc({ remote }, 0);
     overflows.inc({ remote }, 0);
     queueTimeouts.inc({ remote }, 0);
-  }
+  };
+  for (const [remote] of statsById(backends)) precreate(remote);
 
   return (event) => {
+    // A remote's first event may come before the first scrape that would have pre-created its series.
+    if (event.type.startsWith('lookup.') && 'remote' in event) precreate(event.remote);
     switch (event.type) {
       case 'lookup.check':
         checks.observe({ remote: event.remote, result: event.result }, event.seconds);

@@ -26,7 +26,6 @@ export class Lifecycle {
     this.#closing ??= (async () => {
       for (const { name, close } of [...this.#hooks].reverse()) {
         try {
-          (process as any)._rawDebug('HOOK', name);
           await close(ctx);
           onStep(name);
         } catch (error) {

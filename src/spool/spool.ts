@@ -65,6 +65,11 @@ export class Spool {
     return stored;
   }
 
+  /** Messages in the queue (whole entries: their envelope is in place). */
+  async count(): Promise<number> {
+    return (await readdir(this.dir)).filter((name) => name.endsWith('.json')).length;
+  }
+
   /**
    * Resolves once every store under way has finished. A session cut off at shutdown aborts its message
    * only when its socket closes, after the listeners have returned: without this wait the process

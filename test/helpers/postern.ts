@@ -54,6 +54,7 @@ export function basics(dir: string, cert: TestCertificate, listeners = DEFAULT_L
 [server]
 hostname = "mx.test"
 greeting = "Postern test"
+control-socket = "${join(dir, 'postern.sock')}"
 [server.workers]
 threads = 2
 [server.tls]

@@ -1,0 +1,95 @@
+// The control socket: `postern status` against a running server, the errors when none runs or the
+// user is not the socket's owner, and one server per control socket.
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { basics, scratch, startPostern } from './helpers/postern.js';
+import { SmtpClient } from './helpers/smtp.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MAIN = join(ROOT, 'src', 'main.ts');
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, timeout: 30_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+test('postern status reports version, uptime, generation, listeners, open sessions and queue size; --json the same as data', async () => {
+  const { dir, cert } = await scratch();
+  const toml = basics(dir, cert);
+  const file = join(dir, 'postern.toml');
+  await writeFile(file, toml);
+  const server = await startPostern(toml);
+  const client = await SmtpClient.connect(server.port('smtp'));
+  try {
+    const text = await cli(['--config', file, 'status']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^postern \d+\.\d+\.\d+, pid \d+, up \d+s, config generation 1$/m);
+    assert.match(text.stdout, new RegExp(`^listener smtp: smtp on 127\\.0\\.0\\.1:${server.port('smtp')}$`, 'm'));
+    assert.match(text.stdout, /^sessions open: 1$/m);
+    assert.match(text.stdout, /^queue: 0 messages$/m);
+
+    const json = await cli(['--config', file, 'status', '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    const status = JSON.parse(json.stdout) as { pid: number; generation: number; sessions: number; queue: number; listeners: { id: string }[] };
+    assert.equal(status.pid, process.pid);
+    assert.equal(status.generation, 1);
+    assert.equal(status.sessions, 1);
+    assert.deepEqual(status.listeners.map((l) => l.id), ['smtp', 'submission', 'submissions']);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+test('with no server running: a clear error and exit 69, no stack trace', async () => {
+  const { dir, cert } = await scratch();
+  const file = join(dir, 'postern.toml');
+  await writeFile(file, basics(dir, cert));
+  const r = await cli(['--config', file, 'status']);
+  assert.equal(r.code, 69);
+  assert.equal(r.stderr.trim(), `postern: no Postern is running with control socket ${join(dir, 'postern.sock')} (start it, or pass the --config it runs with)`);
+});
+
+test('the socket is mode 0600: another user gets "permission denied", not an answer', async () => {
+  const { dir, cert } = await scratch();
+  const server = await startPostern(basics(dir, cert));
+  try {
+    const socket = join(dir, 'postern.sock');
+    assert.equal((await stat(socket)).mode & 0o777, 0o600);
+    // As "nobody", the raw connect: the CLI itself would first need to read the config.
+    const probe = `require('net').connect(${JSON.stringify(socket)}).on('connect',()=>{console.log('connected');process.exit(0)}).on('error',e=>{console.log(e.code);process.exit(0)})`;
+    const answer = await new Promise<string>((resolve) =>
+      execFile(process.execPath, ['-e', probe], { uid: 65534, gid: 65534, cwd: '/' }, (_err, stdout) => resolve(stdout.trim())),
+    );
+    assert.equal(answer, 'EACCES');
+  } finally {
+    await server.close();
+  }
+});
+
+test('a second server on a live control socket refuses to start; a stale socket file is replaced', async () => {
+  const { dir, cert } = await scratch();
+  const first = await startPostern(basics(dir, cert));
+  try {
+    await assert.rejects(startPostern(basics(dir, cert)), /another Postern is running on control socket/);
+  } finally {
+    await first.close();
+  }
+  // A socket file nothing listens on, as a crash leaves it: its owner is SIGKILLed.
+  const owner = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(join(dir, 'stale.sock'))}, () => console.log('up'))`]);
+  await once(owner.stdout, 'data');
+  owner.kill('SIGKILL');
+  await once(owner, 'exit');
+  assert.ok((await stat(join(dir, 'stale.sock'))).isSocket(), 'the stale socket file is there');
+  const toml = basics(dir, cert).replace(join(dir, 'postern.sock'), join(dir, 'stale.sock'));
+  const second = await startPostern(toml);
+  await second.close();
+});
