@@ -44,10 +44,10 @@ export async function prepareRunner(build: boolean): Promise<Runner> {
   const tsxLoader = import.meta.resolve('tsx');
   const tsx: Runner = {
     mode: 'tsx',
-    postern: ['--import', tsxLoader, join(ROOT, 'src', 'main.ts')],
+    postern: ['--import', tsxLoader, join(ROOT, 'src', 'cli', 'main.ts')],
     baseline: ['--import', tsxLoader, join(ROOT, 'bench', 'baseline-server.ts')],
   };
-  const main = join(ROOT, 'dist', 'src', 'main.js');
+  const main = join(ROOT, 'dist', 'src', 'cli', 'main.js');
   if (build) {
     try {
       await run('npm', ['run', 'build'], { cwd: ROOT });

@@ -13,7 +13,7 @@ import { SmtpClient } from './helpers/smtp.js';
 import { basics, scratch } from './helpers/postern.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = join(ROOT, 'src', 'main.ts');
+const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
 
 interface Result {
   code: number | null;

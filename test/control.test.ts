@@ -11,7 +11,7 @@ import { basics, scratch, startPostern } from './helpers/postern.js';
 import { SmtpClient } from './helpers/smtp.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = join(ROOT, 'src', 'main.ts');
+const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

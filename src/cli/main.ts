@@ -3,14 +3,14 @@
 // running server over its control socket.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeConfig } from './cli/check.js';
-import { CONTROL_COMMANDS, findCommand, runControlCommand } from './cli/control.js';
-import { runServer } from './cli/run.js';
-import { loadConfigFile } from './config/load.js';
-import { ControlUnavailable } from './control/client.js';
-import { hashPassword } from './directory/memory/hash.js';
-import { ConfigError, formatProblem } from './errors.js';
-import { packageRoot, VERSION } from './version.js';
+import { describeConfig } from './check.js';
+import { CONTROL_COMMANDS, findCommand, runControlCommand } from './control.js';
+import { runServer } from './run.js';
+import { loadConfigFile } from '../config/load.js';
+import { ControlUnavailable } from '../control/client.js';
+import { hashPassword } from '../directory/memory/hash.js';
+import { ConfigError, formatProblem } from '../errors.js';
+import { packageRoot, VERSION } from '../version.js';
 
 const EXIT_CONFIG = 2;
 const EXIT_UNAVAILABLE = 69; // sysexits EX_UNAVAILABLE: no server to talk to
