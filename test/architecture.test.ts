@@ -18,7 +18,7 @@ function sources(dir: string): string[] {
 function importGraph(): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   for (const file of sources(SRC)) {
-    const specifiers = [...readFileSync(file, 'utf8').matchAll(/from '(\.{1,2}\/[^']+)'/g)].map((m) => m[1] ?? '');
+    const specifiers = [...readFileSync(file, 'utf8').matchAll(/(?:from|import) '(\.{1,2}\/[^']+)'/g)].map((m) => m[1] ?? '');
     graph.set(file, specifiers.map((s) => resolve(dirname(file), s).replace(/\.js$/, '.ts')));
   }
   return graph;
@@ -46,7 +46,10 @@ function cycle<T>(edges: Map<T, Set<T>>): T[] | null {
     state.set(node, 'done');
     return null;
   };
-  for (const node of edges.keys()) if (state.get(node) === undefined && visit(node)) return [...stack];
+  for (const node of edges.keys()) {
+    const found = state.get(node) === undefined ? visit(node) : null;
+    if (found) return found;
+  }
   return null;
 }
 
