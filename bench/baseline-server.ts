@@ -1,6 +1,6 @@
 // The baseline for the bench: a bare smtp-server with Postern's listener options (STARTTLS with the
 // same certificate, no reverse lookup, PLAIN/LOGIN, size limit, enhanced status codes) and an
-// in-memory onAuth, minus the 100 ms early-talker delay before the greeting (peers.md: a fair
+// in-memory onAuth, minus the 100 ms early-talker delay before the greeting (docs/testing.md: a fair
 // baseline leaves it out, as Postern does). Run as a child process:
 //   node --import tsx bench/baseline-server.ts SETTINGS.json
 // and prints {"port": N} on stdout once listening on 127.0.0.1.

@@ -39,7 +39,7 @@ async function writeConfig(fx: Fixture, root: string, port: number): Promise<voi
     me: 'localhost\n',
   };
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
-  // Without connection.ini every connection crashes the worker (peers.md).
+  // Without connection.ini every connection crashes the worker (docs/testing.md).
   await copyFile(join(HARAKA, 'config', 'connection.ini'), join(dir, 'connection.ini'));
   await copyFile(fx.cert.key, join(dir, 'tls_key.pem'));
   await copyFile(fx.cert.cert, join(dir, 'tls_cert.pem'));
