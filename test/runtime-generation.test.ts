@@ -1,7 +1,7 @@
 // Config generations: a session keeps the generation it connected with when a new one is swapped in,
 // the old one closes once its last session ends, and shutdown closes the services in order.
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -115,4 +115,23 @@ test('Lifecycle: hooks run last-registered first, once, and a failing one does n
   assert.deepEqual(ran, ['last 5', 'first']);
   assert.deepEqual(steps, ['last', 'broken: stuck', 'first']);
   assert.throws(() => lifecycle.onClose('late', () => {}), /registered after close/);
+});
+
+test('a socket handed over with a peer is a session of that peer: its address is the one rules and events see', async () => {
+  const { dir, cert } = await scratch();
+  const server = await startPostern(basics(dir, cert) + USERS + auth('["plain"]'));
+  // Stands in for a listener that learnt the client's address from elsewhere (a PROXY header).
+  const front = createServer((socket) => server.running.generation.accept('smtp', socket, { address: '192.0.2.7', port: 4711 }));
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  try {
+    const client = await SmtpClient.connect((front.address() as AddressInfo).port);
+    assert.equal(client.greeting.code, 220);
+    const connected = server.seen.find((e) => e.type === 'session.connect');
+    assert.ok(connected?.type === 'session.connect');
+    assert.equal(connected.remoteIp, '192.0.2.7');
+    client.close();
+  } finally {
+    front.close();
+    await server.close();
+  }
 });

@@ -11,7 +11,7 @@ import type { EventBus } from '../events.js';
 import type { Logger } from '../log.js';
 import { WorkerPool } from '../pool/pool.js';
 import { RuleEvaluator } from '../pool/remembered.js';
-import type { PosternSmtpServer } from '../smtp/connection.js';
+import type { Peer, PosternSmtpServer } from '../smtp/connection.js';
 import { createSmtpServer } from '../smtp/server.js';
 import type { SessionServices } from '../smtp/session.js';
 import { SettingsResolver } from '../smtp/settings.js';
@@ -87,11 +87,14 @@ export class Generation {
     return open;
   }
 
-  /** Serves `socket` on `listenerId`; false when this generation has no such SMTP listener (the caller drops it). */
-  accept(listenerId: string, socket: Socket): boolean {
+  /**
+   * Serves `socket` on `listenerId`, as a session of `peer` when given (else of the socket's own peer);
+   * false when this generation has no such SMTP listener (the caller drops it).
+   */
+  accept(listenerId: string, socket: Socket, peer?: Peer): boolean {
     const server = this.#servers.get(listenerId);
     if (server === undefined || this.#closing !== undefined) return false;
-    server.accept(socket);
+    server.accept(socket, peer);
     return true;
   }
 

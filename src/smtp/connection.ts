@@ -31,6 +31,12 @@ const HELO_NAME = /^(?:\[[^\]\s]{1,253}\]|[\p{L}\p{N}_.-]{1,253})$/u;
 type Callback = () => void;
 type DataCallback = (err?: Error | null, message?: string) => void;
 
+/** The client a socket speaks for, when it is not the socket's peer (a PROXY protocol header said so). */
+export interface Peer {
+  address: string;
+  port: number;
+}
+
 /** Each connection's context by its smtp-server session, for the callbacks smtp-server hands only the session. */
 const contexts = new WeakMap<SMTPServerSession, SessionContext>();
 
@@ -53,6 +59,7 @@ export class PosternSmtpServer extends SMTPServer {
    */
   readonly #open = new Set<SMTPConnection>();
   #idleWaiters: (() => void)[] = [];
+  readonly #peers = new WeakMap<Socket, Peer>();
 
   constructor(
     options: SMTPServerOptions,
@@ -66,7 +73,8 @@ export class PosternSmtpServer extends SMTPServer {
    * Serves a socket a Postern listener accepted. smtp-server's own accept path runs (its pre-session
    * guard, implicit TLS handshake, connection id); only its net.Server never listens.
    */
-  accept(socket: Socket): void {
+  accept(socket: Socket, peer?: Peer): void {
+    if (peer !== undefined) this.#peers.set(socket, peer);
     this.#arriving.add(socket);
     socket.once('close', () => this.#left(() => this.#arriving.delete(socket)));
     this.server.emit('connection', socket);
@@ -86,6 +94,15 @@ export class PosternSmtpServer extends SMTPServer {
   /** PosternConnection reports its end here. */
   ended(connection: SMTPConnection): void {
     this.#left(() => this.#open.delete(connection));
+  }
+
+  /** smtp-server's own PROXY reading is off (useProxy unset); this is where a peer given to accept() becomes the session's address. */
+  override _handleProxy(socket: Socket, callback: Parameters<SMTPServer['_handleProxy']>[1]): void {
+    super._handleProxy(socket, (err, options) => {
+      const peer = this.#peers.get(socket);
+      if (peer !== undefined && options !== undefined) Object.assign(options, { remoteAddress: peer.address, remotePort: peer.port });
+      callback(err, options);
+    });
   }
 
   override connect(socket: Socket | TLSSocket, socketOptions?: ConstructorParameters<typeof SMTPConnection>[2]): void {
