@@ -7,6 +7,7 @@ import { startDovecot, type RunningDovecot } from './helpers/dovecot.js';
 import { basics, scratch, startPostern, type TestPostern } from './helpers/postern.js';
 import { parseExposition, promtoolCheck, startPrometheus, type ExpositionSample, type RunningPrometheus } from './helpers/prometheus.js';
 import { plain, SmtpClient } from './helpers/smtp.js';
+import { eventually, poll } from './helpers/wait.js';
 
 const SECRETS = { dirUser: 'alice', dirPass: 'alice-dir-secret', imapUser: 'carol', imapPass: 'carol-imap-secret' };
 
@@ -96,14 +97,6 @@ function total(samples: ExpositionSample[], name: string, labels: Record<string,
     .reduce((sum, s) => sum + s.value, 0);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits (bounded) until every session has closed on the server side, so the counters are final. */
-async function settled(expectedCloses: number): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (postern.seen.filter((e) => e.type === 'session.close').length < expectedCloses && Date.now() < deadline) await sleep(50);
-}
-
 test('traffic is counted, exposed cleanly, scraped by Prometheus, and every dashboard query answers', async (t) => {
   // --- traffic -------------------------------------------------------------------------------------
   // Three wrong passwords on one session: 535 twice, then 535 + 421 and the server hangs up.
@@ -129,7 +122,9 @@ test('traffic is counted, exposed cleanly, scraped by Prometheus, and every dash
   assert.equal(await auth('imapsub', SECRETS.imapUser, SECRETS.imapPass), 235);
   await dovecot.stop();
   assert.equal(await auth('imapsub', 'dave', 'dave-password'), 454);
-  await settled(5);
+  // Every session closed on the server side, so the counters are final.
+  const closes = (): number => postern.seen.filter((e) => e.type === 'session.close').length;
+  await eventually(() => closes() >= 5, 'five session.close events', { timeout: 15_000 });
   // Prometheus must scrape after this instant for its counts to be the final ones.
   const trafficEnd = Date.now() / 1000;
 
@@ -246,16 +241,17 @@ test('traffic is counted, exposed cleanly, scraped by Prometheus, and every dash
     assert.ok(exprs.length >= 30, `${exprs.length} queries`);
 
     // rate() needs two samples in its window: poll (bounded) until every query has a series.
-    const deadline = Date.now() + 15_000;
     const empty = new Set(exprs);
-    while (empty.size > 0) {
-      for (const expr of [...empty]) {
-        const result = await prometheus.query(substitute(expr));
-        if (result.length > 0) empty.delete(expr);
-      }
-      if (empty.size === 0 || Date.now() > deadline) break;
-      await sleep(500);
-    }
+    await poll(
+      async () => {
+        for (const expr of [...empty]) {
+          const result = await prometheus.query(substitute(expr));
+          if (result.length > 0) empty.delete(expr);
+        }
+        return empty.size === 0;
+      },
+      { timeout: 15_000, every: 500 },
+    );
     assert.deepEqual([...empty], [], 'queries without a series');
   });
 });

@@ -7,12 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
 import { argon2id } from 'hash-wasm';
 import { after, before, describe, test } from 'node:test';
 import { b64, plain, SmtpClient } from './helpers/smtp.js';
 import { basics, scratch, startDeadRemote, startPostern, type TestPostern } from './helpers/postern.js';
+import { eventually, sleep, within } from './helpers/wait.js';
 
 // Faults in the process itself (an unhandled rejection, a throw in a socket callback) would otherwise
 // end the run with a confusing message; collected here, they fail the last test with their cause.
@@ -140,28 +140,6 @@ async function queueState(queue: string): Promise<{ queued: string[]; tmp: strin
   return { queued, tmp: (await readdir(join(queue, 'tmp'))).sort() };
 }
 
-/** Awaits `promise`, failing the test instead of stalling the run if it takes over 15 s. */
-async function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within 15 s`)), 15_000);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Polls (bounded) until `check` holds. */
-async function eventually(check: () => boolean | Promise<boolean>, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 after(() => assert.deepEqual(crashes, [], 'the process saw an unhandled error'));
 
 describe('robustness', () => {
@@ -237,7 +215,7 @@ ${dead.toml}${DIRECTORY}`);
       await eventually(
         () => server.seen.some((e) => e.type === 'auth.result' && e.result === 'bad_credentials' && e.listener === 'slow'),
         'the bad_credentials result on the slow listener',
-        10_000,
+        { timeout: 10_000 },
       );
       await stillServing();
     });
