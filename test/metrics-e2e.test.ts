@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { startDovecot, type RunningDovecot } from './helpers/dovecot.js';
 import { basics, scratch, startPostern, type TestPostern } from './helpers/postern.js';
 import { parseExposition, promtoolCheck, startPrometheus, type ExpositionSample, type RunningPrometheus } from './helpers/prometheus.js';
-import { plain, SmtpClient } from './helpers/smtp.js';
+import { plain, secured } from './helpers/smtp.js';
 import { eventually, poll } from './helpers/wait.js';
 
 const SECRETS = { dirUser: 'alice', dirPass: 'alice-dir-secret', imapUser: 'carol', imapPass: 'carol-imap-secret' };
@@ -66,17 +66,8 @@ after(async () => {
   await dovecot?.stop();
 });
 
-/** A session on `listener`, through EHLO, STARTTLS and EHLO again. */
-async function secured(listener: string): Promise<SmtpClient> {
-  const c = await SmtpClient.connect(postern.port(listener));
-  await c.ehlo();
-  assert.equal((await c.starttls()).code, 220);
-  await c.ehlo();
-  return c;
-}
-
 async function auth(listener: string, user: string, password: string): Promise<number> {
-  const c = await secured(listener);
+  const c = await secured(postern, listener);
   const code = (await c.send(`AUTH PLAIN ${plain(user, password)}`)).code;
   c.close();
   await c.closedPromise;
@@ -100,13 +91,13 @@ function total(samples: ExpositionSample[], name: string, labels: Record<string,
 test('traffic is counted, exposed cleanly, scraped by Prometheus, and every dashboard query answers', async (t) => {
   // --- traffic -------------------------------------------------------------------------------------
   // Three wrong passwords on one session: 535 twice, then 535 + 421 and the server hangs up.
-  const bad = await secured('submission');
+  const bad = await secured(postern, 'submission');
   for (let i = 0; i < 3; i++) assert.equal((await bad.send(`AUTH PLAIN ${plain(SECRETS.dirUser, 'wrong-password')}`)).code, 535);
   assert.equal((await bad.read()).code, 421);
   await bad.closedPromise;
 
   // A good AUTH and one queued message.
-  const good = await secured('submission');
+  const good = await secured(postern, 'submission');
   assert.equal((await good.send(`AUTH PLAIN ${plain(SECRETS.dirUser, SECRETS.dirPass)}`)).code, 235);
   assert.equal((await good.send('MAIL FROM:<alice@example.org>')).code, 250);
   assert.equal((await good.send('RCPT TO:<bob@example.net>')).code, 250);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { argon2id } from 'hash-wasm';
 import { after, before, describe, test } from 'node:test';
-import { b64, plain, SmtpClient } from './helpers/smtp.js';
+import { b64, plain, secured, securedImplicit, SmtpClient } from './helpers/smtp.js';
 import { basics, scratch, startDeadRemote, startPostern, type TestPostern } from './helpers/postern.js';
 import { eventually, sleep, within } from './helpers/wait.js';
 
@@ -165,15 +165,6 @@ ${dead.toml}${DIRECTORY}`);
     dead.close();
   });
 
-  /** A client through EHLO, STARTTLS, EHLO on a STARTTLS listener. */
-  async function secured(listener = 'submission'): Promise<SmtpClient> {
-    const c = await SmtpClient.connect(server.port(listener));
-    await c.ehlo();
-    assert.equal((await c.starttls()).code, 220);
-    await c.ehlo();
-    return c;
-  }
-
   async function metricsText(): Promise<string> {
     const res = await fetch(`http://127.0.0.1:${server.port('metrics')}/metrics`);
     assert.equal(res.status, 200);
@@ -182,8 +173,7 @@ ${dead.toml}${DIRECTORY}`);
 
   /** The proof the server is still up and serving: a fresh client authenticates. */
   async function stillServing(): Promise<void> {
-    const c = await SmtpClient.connect(server.port('submissions'), { tls: true });
-    await c.ehlo();
+    const c = await securedImplicit(server);
     assert.equal((await c.send(`AUTH PLAIN ${plainFor('alice', PASSWORD)}`)).last, '235 2.7.0 Authentication succeeded.');
     c.close();
   }
@@ -192,14 +182,14 @@ ${dead.toml}${DIRECTORY}`);
     test('after a 334 (PLAIN, LOGIN, OAUTHBEARER error challenge): the session ends, the next client is served', async () => {
       const closes = (): number => server.seen.filter((e) => e.type === 'session.close').length;
       const before = closes();
-      const a = await secured();
+      const a = await secured(server);
       assert.equal((await a.send('AUTH PLAIN')).last, '334 ');
       a.close();
-      const b = await secured();
+      const b = await secured(server);
       assert.equal((await b.send('AUTH LOGIN')).code, 334);
       assert.equal((await b.send(sasl(b64('alice')))).last, '334 UGFzc3dvcmQ6');
       b.close();
-      const c = await secured();
+      const c = await secured(server);
       assert.equal((await c.send(`AUTH OAUTHBEARER ${sasl(b64(`n,a=alice,\x01auth=Bearer ${TOKEN}\x01\x01`))}`)).code, 334);
       c.close();
       await eventually(() => closes() >= before + 3, 'three session.close events');
@@ -207,7 +197,7 @@ ${dead.toml}${DIRECTORY}`);
     });
 
     test('during errors.wait: the reply goes nowhere, nothing breaks, the next client is served', async () => {
-      const c = await secured('slow');
+      const c = await secured(server, 'slow');
       c.write(`AUTH PLAIN ${plainFor('alice', WRONG)}`);
       await sleep(100);
       c.close();
@@ -224,8 +214,7 @@ ${dead.toml}${DIRECTORY}`);
       const before = await queueState(queue);
       const rejections = (): number => server.seen.filter((e) => e.type === 'message.rejected').length;
       const rejectedBefore = rejections();
-      const c = await SmtpClient.connect(server.port('submissions'), { tls: true });
-      await c.ehlo();
+      const c = await securedImplicit(server);
       assert.equal((await c.send(`AUTH PLAIN ${plainFor('alice', PASSWORD)}`)).code, 235);
       assert.equal((await c.send('MAIL FROM:<alice@example.org>')).code, 250);
       assert.equal((await c.send('RCPT TO:<bob@example.net>')).code, 250);
@@ -298,11 +287,11 @@ ${dead.toml}${DIRECTORY}`);
     test('a 12 KiB line is taken as a line; 12 KiB + 1 is 500 5.5.6', async () => {
       const exact = plainFor('longpw', LONG_PASSWORD);
       assert.equal(exact.length, 12 * 1024);
-      const c = await secured();
+      const c = await secured(server);
       assert.equal((await c.send('AUTH PLAIN')).last, '334 ');
       assert.equal((await c.send(exact)).last, '235 2.7.0 Authentication succeeded.');
       c.close();
-      const d = await secured();
+      const d = await secured(server);
       assert.equal((await d.send(`AUTH PLAIN ${'A'.repeat(12 * 1024)}`)).last, '501 5.5.2 Invalid SASL message');
       assert.equal((await d.send(`AUTH PLAIN ${'A'.repeat(12 * 1024 + 1)}`)).last, '500 5.5.6 Authentication Exchange line is too long.');
       d.close();
@@ -334,7 +323,7 @@ ${dead.toml}${DIRECTORY}`);
     });
 
     test('"AUTH PLAIN a b" is a 501 syntax error; lowercase commands and mechanism names work', async () => {
-      const c = await secured();
+      const c = await secured(server);
       assert.equal((await c.send('AUTH PLAIN a b')).last, '501 5.5.2 Syntax error, expected: AUTH mechanism [initial-response]');
       assert.equal((await c.send('auth login')).last, '334 VXNlcm5hbWU6');
       assert.equal((await c.send('*')).last, '501 5.7.0 Authentication cancelled');
@@ -345,7 +334,7 @@ ${dead.toml}${DIRECTORY}`);
 
   describe('errors.total = 1', () => {
     test('the first counted failure gets its reply, then 421 and close; pipelined commands are not run', async () => {
-      const c = await secured('strict');
+      const c = await secured(server, 'strict');
       c.write(`AUTH PLAIN ${plainFor('alice', WRONG)}\r\nNOOP`);
       assert.equal((await c.read()).last, '535 5.7.8 Authentication credentials invalid.');
       assert.equal((await c.read()).last, '421 4.3.0 Too many authentication errors, disconnecting.');
@@ -357,7 +346,7 @@ ${dead.toml}${DIRECTORY}`);
         ['*', '501 5.7.0 Authentication cancelled'],
         ['%%%', '501 5.5.2 Invalid SASL message'],
       ] as const) {
-        const c = await secured('strict');
+        const c = await secured(server, 'strict');
         assert.equal((await c.send('AUTH PLAIN')).code, 334);
         assert.equal((await c.send(line)).last, reply);
         assert.equal((await c.read()).code, 421);
@@ -385,8 +374,7 @@ ${dead.toml}${DIRECTORY}`);
     });
 
     test('454 (lookup down) never counts', async () => {
-      const c = await SmtpClient.connect(server.port('flaky'), { tls: true });
-      await c.ehlo();
+      const c = await securedImplicit(server, 'flaky');
       for (let i = 0; i < 3; i++) assert.equal((await c.send(`AUTH PLAIN ${plainFor('alice', PASSWORD)}`)).last, '454 4.7.0 Temporary authentication failure');
       assert.equal((await c.send('NOOP')).code, 250);
       c.close();
@@ -395,12 +383,11 @@ ${dead.toml}${DIRECTORY}`);
 
   describe('TLS misuse', () => {
     test('STARTTLS twice, and STARTTLS on the implicit-TLS listener, are 503; the session goes on', async () => {
-      const c = await secured();
+      const c = await secured(server);
       assert.equal((await c.send('STARTTLS')).code, 503);
       assert.equal((await c.send(`AUTH PLAIN ${plainFor('alice', PASSWORD)}`)).code, 235);
       c.close();
-      const d = await SmtpClient.connect(server.port('submissions'), { tls: true });
-      await d.ehlo();
+      const d = await securedImplicit(server);
       assert.equal((await d.send('STARTTLS')).code, 503);
       assert.equal((await d.send('NOOP')).code, 250);
       d.close();
@@ -556,8 +543,7 @@ ${DIRECTORY}`.replace('threads = 2', 'threads = 1\nmax-queue = 1');
     const refused = burst.filter((t) => codes(t)[0] === 421 || codes(t)[2] === 454).length;
     assert.ok(refused > 0, `expected some refusals, saw ${JSON.stringify([...outcomes])}`);
     // the burst is over: a fresh session is served in full
-    const c = await SmtpClient.connect(port, { tls: true });
-    await c.ehlo();
+    const c = await securedImplicit(server);
     assert.equal((await c.send(`AUTH PLAIN ${plainFor('alice', PASSWORD)}`)).code, 235);
     c.close();
     assertNoSecrets(server.logs);
@@ -629,14 +615,10 @@ ${DIRECTORY}`);
     const timersBefore = timers();
     let closed = false;
     try {
-      const atChallenge = await SmtpClient.connect(server.port('submissions'), { tls: true });
-      await atChallenge.ehlo();
+      const atChallenge = await securedImplicit(server);
       assert.equal((await atChallenge.send('AUTH LOGIN')).code, 334);
 
-      const waiting = await SmtpClient.connect(server.port('slow'));
-      await waiting.ehlo();
-      await waiting.starttls();
-      await waiting.ehlo();
+      const waiting = await secured(server, 'slow');
       waiting.write(`AUTH PLAIN ${plainFor('alice', WRONG)}`);
 
       // a client that stops mid-message and never closes its side: its socket outlives close()'s grace

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { b64, plain, SmtpClient } from './helpers/smtp.js';
+import { b64, plain, secured, securedImplicit, SmtpClient } from './helpers/smtp.js';
 import { basics, scratch, startDeadRemote, startPostern, type TestPostern } from './helpers/postern.js';
 
 const DIRECTORY = `
@@ -14,14 +14,6 @@ type = "memory"
 name = "alice"
 secret = "alice-secret"
 `;
-
-async function secured(server: TestPostern, listener = 'submission'): Promise<SmtpClient> {
-  const c = await SmtpClient.connect(server.port(listener));
-  await c.ehlo();
-  await c.starttls();
-  await c.ehlo();
-  return c;
-}
 
 async function submit(c: SmtpClient, body: string): Promise<string> {
   assert.equal((await c.send('MAIL FROM:<alice@example.org>')).code, 250);
@@ -154,8 +146,7 @@ ${dead.toml}${DIRECTORY}`);
   });
 
   test('lookup unavailable is 454 4.7.0, and 454s are not counted', async () => {
-    const c = await SmtpClient.connect(server.port('submissions'), { tls: true });
-    await c.ehlo();
+    const c = await securedImplicit(server);
     for (let i = 0; i < 3; i++) {
       assert.equal((await c.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`)).last, '454 4.7.0 Temporary authentication failure');
     }
