@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { startDovecot, type RunningDovecot } from './helpers/dovecot.js';
+import { listeners, memoryDirectory } from './helpers/fixtures.js';
 import { basics, scratch, startPostern, type TestPostern } from './helpers/postern.js';
 import { parseExposition, promtoolCheck, startPrometheus, type ExpositionSample, type RunningPrometheus } from './helpers/prometheus.js';
 import { plain, secured } from './helpers/smtp.js';
@@ -11,15 +12,7 @@ import { eventually, poll } from './helpers/wait.js';
 
 const SECRETS = { dirUser: 'alice', dirPass: 'alice-dir-secret', imapUser: 'carol', imapPass: 'carol-imap-secret' };
 
-const LISTENERS = `
-[server.listener."submission"]
-bind = ["127.0.0.1:0"]
-[server.listener."imapsub"]
-bind = ["127.0.0.1:0"]
-[server.listener."metrics"]
-bind = ["127.0.0.1:0"]
-protocol = "http"
-`;
+const LISTENERS = listeners({ submission: 'smtp', imapsub: 'smtp', metrics: 'http' });
 
 const config = (imapsPort: number): string => `
 [session.auth]
@@ -30,14 +23,7 @@ require = true
 [session.auth.errors]
 total = 3
 wait = "1ms"
-
-[directory."local"]
-type = "memory"
-[[directory."local".users]]
-name = "${SECRETS.dirUser}"
-secret = "${SECRETS.dirPass}"
-email = ["alice@example.org"]
-
+${memoryDirectory([{ name: SECRETS.dirUser, secret: SECRETS.dirPass, email: ['alice@example.org'] }])}
 [remote."imap"]
 address = "127.0.0.1"
 port = ${imapsPort}

@@ -1,23 +1,15 @@
 // The AUTH stage's reply table, row by row, over real sockets against a real server.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { ALICE, memoryDirectory } from './helpers/fixtures.js';
 import { b64, plain, secured, SmtpClient } from './helpers/smtp.js';
 import { basics, scratch, startPostern, type TestPostern } from './helpers/postern.js';
 
-const USERS = `
-[directory."local"]
-type = "memory"
-[[directory."local".users]]
-name = "alice"
-secret = "alice-secret"
-email = ["alice@example.org"]
-[[directory."local".users]]
-name = "bob"
-secret = "pass word with spaces"
-[[directory."local".users]]
-name = "jürgen"
-secret = "pässwörd-ü-€"
-`;
+const USERS = memoryDirectory([
+  { ...ALICE, email: ['alice@example.org'] },
+  { name: 'bob', secret: 'pass word with spaces' },
+  { name: 'jürgen', secret: 'pässwörd-ü-€' },
+]);
 
 const AUTH = `
 [session.auth]

@@ -11,6 +11,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { argon2id } from 'hash-wasm';
 import { after, before, describe, test } from 'node:test';
 import { b64, plain, secured, securedImplicit, SmtpClient } from './helpers/smtp.js';
+import { listeners, memoryDirectory } from './helpers/fixtures.js';
 import { basics, scratch, startDeadRemote, startPostern, type TestPostern } from './helpers/postern.js';
 import { eventually, sleep, within } from './helpers/wait.js';
 
@@ -30,34 +31,19 @@ const secrets = new Set<string>([PASSWORD, WRONG, LONG_PASSWORD, TOKEN, b64(PASS
 const sasl = (payload: string): string => (secrets.add(payload), payload);
 const plainFor = (user: string, password: string): string => sasl(plain(user, password));
 
-const LISTENERS = `
-[server.listener."submission"]
-bind = ["127.0.0.1:0"]
-[server.listener."submissions"]
-bind = ["127.0.0.1:0"]
-tls.implicit = true
-[server.listener."slow"]
-bind = ["127.0.0.1:0"]
-[server.listener."strict"]
-bind = ["127.0.0.1:0"]
-[server.listener."flaky"]
-bind = ["127.0.0.1:0"]
-tls.implicit = true
-[server.listener."metrics"]
-bind = ["127.0.0.1:0"]
-protocol = "http"
-`;
+const LISTENERS = listeners({
+  submission: 'smtp',
+  submissions: 'implicit-tls',
+  slow: 'smtp',
+  strict: 'smtp',
+  flaky: 'implicit-tls',
+  metrics: 'http',
+});
 
-const DIRECTORY = `
-[directory."local"]
-type = "memory"
-[[directory."local".users]]
-name = "alice"
-secret = "${PASSWORD}"
-[[directory."local".users]]
-name = "longpw"
-secret = "${LONG_PASSWORD}"
-`;
+const DIRECTORY = memoryDirectory([
+  { name: 'alice', secret: PASSWORD },
+  { name: 'longpw', secret: LONG_PASSWORD },
+]);
 
 function assertNoSecrets(logs: string[]): void {
   const all = logs.join('\n');
@@ -559,12 +545,7 @@ test('mechanisms that follow helo-domain, pool full: EHLO gets 421 4.3.2, never 
 [session.auth]
 mechanisms = [ { if = "helo-domain", eq = "legacy.example", then = ["login"] }, { else = ["plain"] } ]
 lookup = "directory/local"
-[directory."local"]
-type = "memory"
-[[directory."local".users]]
-name = "slow"
-secret = "${slowSecret}"
-`.replace('threads = 2', 'threads = 1\nmax-queue = 1'));
+${memoryDirectory([{ name: 'slow', secret: slowSecret }])}`.replace('threads = 2', 'threads = 1\nmax-queue = 1'));
   const port = server.port('submissions');
   const open: SmtpClient[] = [];
   const session = async (): Promise<SmtpClient> => {

@@ -4,16 +4,11 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ALICE, memoryDirectory } from './helpers/fixtures.js';
 import { b64, plain, secured, securedImplicit, SmtpClient } from './helpers/smtp.js';
 import { basics, scratch, startDeadRemote, startPostern, type TestPostern } from './helpers/postern.js';
 
-const DIRECTORY = `
-[directory."local"]
-type = "memory"
-[[directory."local".users]]
-name = "alice"
-secret = "alice-secret"
-`;
+const DIRECTORY = memoryDirectory([ALICE]);
 
 async function submit(c: SmtpClient, body: string): Promise<string> {
   assert.equal((await c.send('MAIL FROM:<alice@example.org>')).code, 250);

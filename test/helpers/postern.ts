@@ -9,6 +9,7 @@ import type { EventBus, PosternEvent } from '../../src/events.js';
 import { createLogger } from '../../src/log.js';
 import { startPostern as start, type RunningPostern } from '../../src/runtime/postern.js';
 import { makeCertificate, type TestCertificate } from './certs.js';
+import { DEFAULT_LISTENERS } from './fixtures.js';
 
 export interface TestPostern {
   port(listenerId: string): number;
@@ -68,16 +69,6 @@ path = "${join(dir, 'queue')}"
 ${listeners}
 `;
 }
-
-export const DEFAULT_LISTENERS = `
-[server.listener."smtp"]
-bind = ["127.0.0.1:0"]
-[server.listener."submission"]
-bind = ["127.0.0.1:0"]
-[server.listener."submissions"]
-bind = ["127.0.0.1:0"]
-tls.implicit = true
-`;
 
 /**
  * A real peer that accepts and hangs up at once, declared as `[remote."<id>"]`: every IMAP check
