@@ -59,7 +59,7 @@ test('one bind address of a listener taken: says which, exits 1 at once, leaves 
     const { dir, cert } = await scratch();
     const file = join(dir, 'clash.toml');
     const listeners = `[server.listener."submission"]\nbind = ["127.0.0.1:${free}", "127.0.0.1:${taken}"]\n`;
-    await writeFile(file, basics(dir, cert, listeners));
+    await writeFile(file, basics(dir, cert, { listeners }));
     // Before the fix the bound address kept the process alive: execFile's 30 s timeout would kill it.
     const r = await postern(['--config', file]);
     assert.equal(r.code, 1, r.stderr);

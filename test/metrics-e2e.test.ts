@@ -42,7 +42,7 @@ let prometheus: RunningPrometheus;
 before(async () => {
   dovecot = await startDovecot({ users: { [SECRETS.imapUser]: SECRETS.imapPass } });
   const { dir, cert } = await scratch();
-  postern = await startPostern(basics(dir, cert, LISTENERS) + config(dovecot.imapsPort));
+  postern = await startPostern(basics(dir, cert, { listeners: LISTENERS }) + config(dovecot.imapsPort));
   prometheus = await startPrometheus({ targets: [`127.0.0.1:${postern.port('metrics')}`] });
 });
 

@@ -138,7 +138,7 @@ describe('robustness', () => {
     dead = await startDeadRemote();
     const { dir, cert } = await scratch();
     queue = join(dir, 'queue');
-    server = await startPostern(`${basics(dir, cert, LISTENERS)}
+    server = await startPostern(`${basics(dir, cert, { listeners: LISTENERS })}
 [session.auth]
 mechanisms = ["plain", "login", "oauthbearer", "xoauth2"]
 lookup = [ { if = "listener", eq = "flaky", then = "remote/down" }, { else = "directory/local" } ]
@@ -495,13 +495,12 @@ describe('a saturated worker pool', () => {
 
   before(async () => {
     const { dir, cert } = await scratch();
-    const toml = `${basics(dir, cert, LISTENERS)}
+    server = await startPostern(`${basics(dir, cert, { listeners: LISTENERS, threads: 1, maxQueue: 1 })}
 [session.auth]
 mechanisms = ["plain"]
 lookup = "directory/local"
 errors.wait = "1ms"
-${DIRECTORY}`.replace('threads = 2', 'threads = 1\nmax-queue = 1');
-    server = await startPostern(toml);
+${DIRECTORY}`);
   });
   after(() => server.close());
 
@@ -541,11 +540,11 @@ test('mechanisms that follow helo-domain, pool full: EHLO gets 421 4.3.2, never 
   // the pool then refuses the EHLO's mechanisms task for certain, not by luck of timing.
   const slowSecret = await argon2id({ password: PASSWORD, salt: randomBytes(16), iterations: 16, memorySize: 65_536, parallelism: 1, hashLength: 32, outputType: 'encoded' });
   const { dir, cert } = await scratch();
-  const server = await startPostern(`${basics(dir, cert, LISTENERS)}
+  const server = await startPostern(`${basics(dir, cert, { listeners: LISTENERS, threads: 1, maxQueue: 1 })}
 [session.auth]
 mechanisms = [ { if = "helo-domain", eq = "legacy.example", then = ["login"] }, { else = ["plain"] } ]
 lookup = "directory/local"
-${memoryDirectory([{ name: 'slow', secret: slowSecret }])}`.replace('threads = 2', 'threads = 1\nmax-queue = 1'));
+${memoryDirectory([{ name: 'slow', secret: slowSecret }])}`);
   const port = server.port('submissions');
   const open: SmtpClient[] = [];
   const session = async (): Promise<SmtpClient> => {
@@ -586,7 +585,7 @@ describe('shutdown with sessions mid-exchange', () => {
   test('a client at a 334, one in errors.wait, one stalled mid-DATA: close() ends them all, leaves no half-written message', async () => {
     const { dir, cert } = await scratch();
     const queue = join(dir, 'queue');
-    const server = await startPostern(`${basics(dir, cert, LISTENERS)}
+    const server = await startPostern(`${basics(dir, cert, { listeners: LISTENERS })}
 [session.auth]
 mechanisms = ["plain", "login"]
 lookup = "directory/local"

@@ -49,15 +49,25 @@ export async function startPostern(toml: string): Promise<TestPostern> {
   };
 }
 
-/** A listener/TLS/queue preamble for test configs. */
-export function basics(dir: string, cert: TestCertificate, listeners = DEFAULT_LISTENERS): string {
+export interface BasicsOptions {
+  /** [server.listener] tables; DEFAULT_LISTENERS unless given. */
+  listeners?: string;
+  /** [server.workers] threads; 2 unless given. */
+  threads?: number;
+  /** [server.workers] max-queue; the server's default unless given. */
+  maxQueue?: number;
+}
+
+/** A server/workers/TLS/queue/listener preamble for test configs; the test appends its own sections. */
+export function basics(dir: string, cert: TestCertificate, options: BasicsOptions = {}): string {
+  const { listeners = DEFAULT_LISTENERS, threads = 2, maxQueue } = options;
   return `
 [server]
 hostname = "mx.test"
 greeting = "Postern test"
 [server.workers]
-threads = 2
-[server.tls]
+threads = ${threads}
+${maxQueue === undefined ? '' : `max-queue = ${maxQueue}\n`}[server.tls]
 enable = true
 implicit = false
 certificate = "default"
