@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SmtpClient } from './helpers/smtp.js';
 import { basics, scratch } from './helpers/postern.js';
+import { eventually } from './helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = join(ROOT, 'src', 'main.ts');
@@ -123,23 +124,18 @@ test('runs in the foreground, logs JSON lines, and exits 0 on SIGTERM after sess
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--config', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.setEncoding('utf8');
-  const up = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not up: ${out}`)), 20_000);
-    child.stdout.on('data', (chunk: string) => {
-      out += chunk;
-      const line = out.split('\n').find((l) => l.includes('"listener.up"') && l.includes('"submission"'));
-      if (line) {
-        clearTimeout(timer);
-        const { addresses } = JSON.parse(line) as { addresses: string[] };
-        resolve(Number(addresses[0]!.split(':').pop()));
-      }
-    });
+  child.stdout.on('data', (chunk: string) => (out += chunk));
+  /** The first whole stdout line that has every one of `parts`. */
+  const line = (...parts: string[]): string | undefined =>
+    out.split('\n').slice(0, -1).find((l) => parts.every((part) => l.includes(part)));
+  await eventually(() => line('"listener.up"', '"submission"') !== undefined, () => `the submission listener up; stdout: ${out}`, {
+    timeout: 20_000,
   });
-  const port = await up;
-  const c = await SmtpClient.connect(port);
+  const { addresses } = JSON.parse(line('"listener.up"', '"submission"')!) as { addresses: string[] };
+  const c = await SmtpClient.connect(Number(addresses[0]!.split(':').pop()));
   assert.equal(c.greeting.code, 220);
   child.kill('SIGTERM');
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  await eventually(() => line('"event":"shutdown"') !== undefined, () => `the shutdown log line; stdout: ${out}`);
   // a running session may finish its work during the grace period
   assert.equal((await c.send('QUIT')).code, 221);
   const [code] = (await once(child, 'exit')) as [number | null];

@@ -1,12 +1,12 @@
 // The lookup actor against a real Dovecot: verdicts, TLS modes, cache, single-flight, concurrency, timeouts.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { RemoteConfig } from '../src/config/types.js';
 import { EventBus, type PosternEvent } from '../src/events.js';
 import { LookupActor } from '../src/directory/imap/actor.js';
 import type { Credentials } from '../src/sasl/types.js';
 import { startCountingProxy, startDovecot, startHungServer, startPreauthServer, type RunningDovecot } from './helpers/dovecot.js';
+import { sleep } from './helpers/wait.js';
 
 const DAY = 86_400_000;
 // erin: only the single-flight test logs in as her, so its login count is hers alone.
@@ -225,6 +225,7 @@ test('positive and negative TTLs expire separately (negative really is ttl.negat
   const round = () =>
     Promise.all(all.flatMap(({ actor: a }) => [a.verify(plain('alice', 'alice:pass 1')), a.verify(plain('alice', 'wrong'))]));
   await round();
+  // The actors' caches run on the real clock (LookupActor takes no clock): outlast the 300 ms TTLs.
   await sleep(400);
   await round();
   const checks = ({ seen }: { seen: PosternEvent[] }): string[] =>

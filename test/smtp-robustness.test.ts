@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { b64, plain, secured, securedImplicit, SmtpClient } from './helpers/smtp.js';
 import { listeners, memoryDirectory } from './helpers/fixtures.js';
 import { basics, scratch, startDeadRemote, startPostern, type TestPostern } from './helpers/postern.js';
-import { eventually, sleep, within } from './helpers/wait.js';
+import { eventually, poll, within } from './helpers/wait.js';
 
 // Faults in the process itself (an unhandled rejection, a throw in a socket callback) would otherwise
 // end the run with a confusing message; collected here, they fail the last test with their cause.
@@ -183,9 +183,12 @@ ${dead.toml}${DIRECTORY}`);
     });
 
     test('during errors.wait: the reply goes nowhere, nothing breaks, the next client is served', async () => {
+      const hashTasks = (): number => server.seen.filter((e) => e.type === 'pool.task' && e.kind === 'hash').length;
+      const checked = hashTasks();
       const c = await secured(server, 'slow');
       c.write(`AUTH PLAIN ${plainFor('alice', WRONG)}`);
-      await sleep(100);
+      // the password check is done, so the 1.5 s errors.wait has begun: hang up in it
+      await eventually(() => hashTasks() > checked, 'the password check');
       c.close();
       // the 1.5 s wait runs out and the reply meets a closed socket: still counted, nothing breaks
       await eventually(
@@ -395,6 +398,7 @@ ${dead.toml}${DIRECTORY}`);
       c.write('STARTTLS\r\nNOOP');
       assert.equal((await c.read()).code, 220);
       // the NOOP was cleartext sent after STARTTLS: it must be dropped, not answered in the clear
+      // (an absence has no event to await: 300 ms of silence is the test)
       await assert.rejects(c.read(300), /no SMTP reply/);
       c.close();
     });
@@ -617,8 +621,9 @@ ${DIRECTORY}`);
       const cut = await sending;
       assert.ok(cut.closed);
       assert.deepEqual(codes(cut), [220, 250, 250, 250, 354, 421], cut.lines.join(' | '));
-      // and nothing of the 30 s errors.wait is left holding the process open
-      await sleep(50);
+      // and nothing of the 30 s errors.wait is left holding the process open (the sessions' own timers
+      // go just after their close: they get the 50 ms they always had, far below those 30 s)
+      await poll(() => timers() === timersBefore, { timeout: 50, every: 5 });
       assert.equal(timers(), timersBefore, process.getActiveResourcesInfo().join(','));
       assertNoSecrets(server.logs);
     } finally {

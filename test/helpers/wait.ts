@@ -28,10 +28,18 @@ export async function poll(check: () => boolean | Promise<boolean>, { timeout = 
   }
 }
 
-/** Waits until `check` holds; fails with "timed out after N ms waiting for <what>" if it does not. */
-export async function eventually(check: () => boolean | Promise<boolean>, what: string, options: PollOptions = {}): Promise<void> {
+/**
+ * Waits until `check` holds; fails with "timed out after N ms waiting for <what>" if it does not.
+ * `what` may be a function, to describe the state as it was at the timeout.
+ */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  what: string | (() => string),
+  options: PollOptions = {},
+): Promise<void> {
   const timeout = options.timeout ?? 5_000;
-  if (!(await poll(check, { ...options, timeout }))) assert.fail(`timed out after ${timeout} ms waiting for ${what}`);
+  if (await poll(check, { ...options, timeout })) return;
+  assert.fail(`timed out after ${timeout} ms waiting for ${typeof what === 'string' ? what : what()}`);
 }
 
 /** Awaits `promise`, failing with "<what> did not finish within N ms" instead of stalling the run. */
