@@ -31,7 +31,7 @@ function postern(args: string[], input?: string): Promise<Result> {
   });
 }
 
-test('--check on the embedded default lists each listener with its resolved settings', async () => {
+test('--check on the embedded default lists the smtp and submission listeners and their AUTH settings', async () => {
   const r = await postern(['--check', '--config', 'config/postern.toml']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /listener smtp: smtp on 127\.0\.0\.1:2525, no TLS|listener smtp: smtp on 127\.0\.0\.1:2525/);
@@ -111,7 +111,7 @@ test('--version', async () => {
   assert.match(r.stdout, /^postern \d+\.\d+\.\d+\n$/);
 });
 
-test('hash-password prints an argon2id hash of the password on stdin', async () => {
+test('hash-password, given a password on stdin, prints an argon2id PHC string', async () => {
   const r = await postern(['hash-password'], 'correct horse\n');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$\S+\n$/);

@@ -79,7 +79,7 @@ test('implicit TLS and STARTTLS: right password ok, wrong password or unknown us
   ]);
 });
 
-test('the SMTP client\'s address reaches Dovecot (ID x-originating-ip), so its penalty falls on that client', async () => {
+test('the SMTP client\'s address reaches Dovecot (ID x-originating-ip) as a login\'s rip', async () => {
   const { actor: a } = actor(remote(dovecot.imapsPort));
   assert.deepEqual(await a.verify(plain('bob', 'bob-pass'), { remoteIp: '192.0.2.77' }), { kind: 'ok', user: 'bob' });
   assert.ok((await dovecot.loginAddresses()).includes('192.0.2.77'));
@@ -177,7 +177,7 @@ test('a server that never greets: tempfail once `timeout` runs out, connection c
   }
 });
 
-test('a server that greets PREAUTH (logged in before any credentials): tempfail, nothing cached, no 235', async () => {
+test('a server that greets PREAUTH (logged in before any credentials): tempfail, nothing cached, credentials never sent', async () => {
   const preauth = await startPreauthServer();
   try {
     const lookup = actor(remote(preauth.port)).actor;
@@ -252,7 +252,7 @@ test('LRU eviction at cache.entries; a cached positive never answers another pas
   assert.equal(count(seen, (e) => e.type === 'lookup.check'), 5);
 });
 
-test('a queued check waits at most `timeout` for a connection, then 454 without ever running', async () => {
+test('a queued check that gets no connection within `timeout` tempfails without ever running', async () => {
   const hung = await startHungServer();
   try {
     const { actor: lookup, seen } = actor(remote(hung.port, { concurrency: 1, timeout: 300 }));

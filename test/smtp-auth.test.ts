@@ -117,7 +117,7 @@ describe('AUTH replies', () => {
     c.close();
   });
 
-  test('"*" cancels: 501 5.7.0, counted', async () => {
+  test('"*" cancels: 501 5.7.0 Authentication cancelled', async () => {
     const c = await secured(server);
     await c.send('AUTH LOGIN');
     assert.equal((await c.send('*')).last, '501 5.7.0 Authentication cancelled');
@@ -138,14 +138,14 @@ describe('AUTH replies', () => {
     c.close();
   });
 
-  test('authzid: empty or equal to authcid accepted, another identity refused', async () => {
+  test('authzid: another identity is refused (501), one equal to the authcid accepted', async () => {
     const c = await secured(server);
     assert.equal((await c.send(`AUTH PLAIN ${plain('alice', 'alice-secret', 'bob')}`)).last, '501 5.5.2 Invalid SASL message');
     assert.equal((await c.send(`AUTH PLAIN ${plain('alice', 'alice-secret', 'alice')}`)).code, 235);
     c.close();
   });
 
-  test('UTF-8 and space-containing passwords, by PLAIN and by LOGIN', async () => {
+  test('a password with spaces by PLAIN; a UTF-8 user name and password by LOGIN', async () => {
     const c = await secured(server);
     assert.equal((await c.send(`AUTH PLAIN ${plain('bob', 'pass word with spaces')}`)).code, 235);
     c.close();
@@ -182,7 +182,7 @@ describe('AUTH replies', () => {
     c.close();
   });
 
-  test('XOAUTH2 against a directory (no tokens there) is 535, on plaintext too', async () => {
+  test('XOAUTH2 on plaintext against a directory (no tokens there) is 535', async () => {
     const c = await SmtpClient.connect(server.port('submission'));
     await c.ehlo();
     const token = b64('user=alice\x01auth=Bearer some-token\x01\x01');
@@ -215,7 +215,7 @@ describe('errors.total and require', () => {
     await c.closedPromise;
   });
 
-  test('AUTH during a mail transaction is 503 (RFC 4954), not counted; after RSET it works', async () => {
+  test('AUTH during a mail transaction is 503 (RFC 4954); a MAIL refused with 530 starts none, so AUTH then works', async () => {
     const c = await SmtpClient.connect(server.port('smtp'));
     await c.ehlo();
     assert.equal((await c.send('MAIL FROM:<someone@example.net>')).code, 250);

@@ -88,7 +88,7 @@ ${DIRECTORY}`);
     c.close();
   });
 
-  test('the log has a line per session event and never a password', async () => {
+  test('the log has connect, AUTH result (user, mechanism, session), queued and close lines, and never a password', async () => {
     const c = await secured(server);
     await c.send(`AUTH PLAIN ${plain('alice', 'wrong-password-42')}`);
     await c.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`);
@@ -136,7 +136,7 @@ ${dead.toml}${DIRECTORY}`);
     c.close();
   });
 
-  test('errors.wait is slept before each counted failure reply', async () => {
+  test('errors.wait is slept before a counted failure reply', async () => {
     const c = await secured(server);
     // The delay itself is what is tested: 400 ms configured, 20 ms allowed for timer granularity.
     const started = Date.now();
