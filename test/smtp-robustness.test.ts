@@ -119,6 +119,9 @@ async function converse(
   return { lines, closed };
 }
 
+/** Password checks the server's pool has finished: after one, a failure's errors.wait is under way. */
+const hashChecks = (server: TestPostern): number => server.seen.filter((e) => e.type === 'pool.task' && e.kind === 'hash').length;
+
 const codes = (t: Transcript): number[] => t.lines.filter((l) => l[3] !== '-').map((l) => Number(l.slice(0, 3)));
 
 async function queueState(queue: string): Promise<{ queued: string[]; tmp: string[] }> {
@@ -183,12 +186,11 @@ ${dead.toml}${DIRECTORY}`);
     });
 
     test('a hang-up during errors.wait: the failure is still reported, the next client is served', async () => {
-      const hashTasks = (): number => server.seen.filter((e) => e.type === 'pool.task' && e.kind === 'hash').length;
-      const checked = hashTasks();
+      const checked = hashChecks(server);
       const c = await secured(server, 'slow');
       c.write(`AUTH PLAIN ${plainFor('alice', WRONG)}`);
       // the password check is done, so the 1.5 s errors.wait has begun: hang up in it
-      await eventually(() => hashTasks() > checked, 'the password check');
+      await eventually(() => hashChecks(server) > checked, 'the password check');
       c.close();
       // the 1.5 s wait runs out and the reply meets a closed socket: still counted, nothing breaks
       await eventually(
@@ -602,8 +604,10 @@ ${DIRECTORY}`);
       const atChallenge = await securedImplicit(server);
       assert.equal((await atChallenge.send('AUTH LOGIN')).code, 334);
 
+      const checked = hashChecks(server);
       const waiting = await secured(server, 'slow');
       waiting.write(`AUTH PLAIN ${plainFor('alice', WRONG)}`);
+      await eventually(() => hashChecks(server) > checked, "the waiting client's password check (its 30 s errors.wait follows)");
 
       // a client that stops mid-message and never closes its side: its socket outlives close()'s grace
       const sending = converse(
