@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SmtpClient } from './helpers/smtp.js';
 import { basics, scratch } from './helpers/postern.js';
+import { eventually } from './helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
@@ -30,7 +31,7 @@ function postern(args: string[], input?: string): Promise<Result> {
   });
 }
 
-test('--check on the embedded default lists each listener with its resolved settings', async () => {
+test('--check on the embedded default lists the smtp and submission listeners and their AUTH settings', async () => {
   const r = await postern(['--check', '--config', 'config/postern.toml']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /listener smtp: smtp on 127\.0\.0\.1:2525, no TLS|listener smtp: smtp on 127\.0\.0\.1:2525/);
@@ -59,7 +60,7 @@ test('one bind address of a listener taken: says which, exits 1 at once, leaves 
     const { dir, cert } = await scratch();
     const file = join(dir, 'clash.toml');
     const listeners = `[server.listener."submission"]\nbind = ["127.0.0.1:${free}", "127.0.0.1:${taken}"]\n`;
-    await writeFile(file, basics(dir, cert, listeners));
+    await writeFile(file, basics(dir, cert, { listeners }));
     // Before the fix the bound address kept the process alive: execFile's 30 s timeout would kill it.
     const r = await postern(['--config', file]);
     assert.equal(r.code, 1, r.stderr);
@@ -110,7 +111,7 @@ test('--version', async () => {
   assert.match(r.stdout, /^postern \d+\.\d+\.\d+\n$/);
 });
 
-test('hash-password prints an argon2id hash of the password on stdin', async () => {
+test('hash-password, given a password on stdin, prints an argon2id PHC string', async () => {
   const r = await postern(['hash-password'], 'correct horse\n');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$\S+\n$/);
@@ -123,23 +124,18 @@ test('runs in the foreground, logs JSON lines, and exits 0 on SIGTERM after sess
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--config', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.setEncoding('utf8');
-  const up = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not up: ${out}`)), 20_000);
-    child.stdout.on('data', (chunk: string) => {
-      out += chunk;
-      const line = out.split('\n').find((l) => l.includes('"listener.up"') && l.includes('"submission"'));
-      if (line) {
-        clearTimeout(timer);
-        const { addresses } = JSON.parse(line) as { addresses: string[] };
-        resolve(Number(addresses[0]!.split(':').pop()));
-      }
-    });
+  child.stdout.on('data', (chunk: string) => (out += chunk));
+  /** The first whole stdout line that has every one of `parts`. */
+  const line = (...parts: string[]): string | undefined =>
+    out.split('\n').slice(0, -1).find((l) => parts.every((part) => l.includes(part)));
+  await eventually(() => line('"listener.up"', '"submission"') !== undefined, () => `the submission listener up; stdout: ${out}`, {
+    timeout: 20_000,
   });
-  const port = await up;
-  const c = await SmtpClient.connect(port);
+  const { addresses } = JSON.parse(line('"listener.up"', '"submission"')!) as { addresses: string[] };
+  const c = await SmtpClient.connect(Number(addresses[0]!.split(':').pop()));
   assert.equal(c.greeting.code, 220);
   child.kill('SIGTERM');
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  await eventually(() => line('"event":"shutdown"') !== undefined, () => `the shutdown log line; stdout: ${out}`);
   // a running session may finish its work during the grace period
   assert.equal((await c.send('QUIT')).code, 221);
   const [code] = (await once(child, 'exit')) as [number | null];

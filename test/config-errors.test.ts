@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatProblem } from '../src/errors.js';
-import { LISTENERS, assertProblem, problemsOf } from './helpers/config.js';
+import { assertProblem, problemsOf } from './helpers/config.js';
+import { LISTENERS } from './helpers/fixtures.js';
 
 const TLS = `[server.tls]\nenable = true\nimplicit = false\ncertificate = "default"\n[certificate."default"]\ncert = "file://c.pem"\nprivate-key = "file://c.key"\n`;
 

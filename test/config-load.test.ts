@@ -9,7 +9,8 @@ import { loadConfigFile, parseConfig } from '../src/config/load.js';
 import { resolveAuthSettings } from '../src/config/rules.js';
 import type { Config } from '../src/config/types.js';
 import { ConfigError } from '../src/errors.js';
-import { LISTENERS, sessionVars, where } from './helpers/config.js';
+import { sessionVars, where } from './helpers/config.js';
+import { LISTENERS } from './helpers/fixtures.js';
 
 const SEEDS = '/work/shared/seeds';
 const repoFile = (path: string) => new URL(`../${path}`, import.meta.url).pathname;

@@ -97,7 +97,7 @@ test('a missing key points at its nearest written ancestor', () => {
   assert.equal(index.at(['queue', 'path']), undefined);
 });
 
-test('the shipped configs and the seeds are fully located', async () => {
+test('the shipped configs and the seed\'s .txt example are fully located', async () => {
   for (const file of ['config/postern.toml', 'config/stalwart-imap.toml']) {
     assert.ok(checkEveryPosition(await readFile(new URL(`../${file}`, import.meta.url), 'utf8')) > 20, file);
   }

@@ -69,7 +69,7 @@ describe('MemoryDirectory', () => {
     assert.deepEqual(await directory.verify(plain('postmaster@example.org', 'correct horse 🐎 battery')), { kind: 'bad' });
   });
 
-  test('an unknown user is bad, after the same kind of hash check as a known one', async () => {
+  test('an unknown user is bad, after a hash check as for a known one', async () => {
     const before = hashTasks.length;
     assert.deepEqual(await directory.verify(plain('mallory', 'alice secret ✓')), { kind: 'bad' });
     assert.deepEqual(await directory.verify(plain('nobody@example.org', 'plain-text-pw')), { kind: 'bad' });

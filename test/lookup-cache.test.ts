@@ -1,6 +1,5 @@
 // VerdictCache: HMAC keys, polarity, TTLs and LRU eviction, on the cache alone.
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { VerdictCache, type Polarity } from '../src/directory/imap/cache.js';
 import type { Credentials } from '../src/sasl/types.js';
@@ -8,8 +7,14 @@ import type { Credentials } from '../src/sasl/types.js';
 const DAY = 86_400_000;
 const plain = (user: string, password: string): Credentials => ({ kind: 'password', mechanism: 'PLAIN', user, password });
 
-function cache(entries = 10, positiveTtl = DAY, negativeTtl = DAY, evicted: Polarity[] = []): VerdictCache {
-  return new VerdictCache({ entries, positiveTtl, negativeTtl, onEvict: (p) => evicted.push(p) });
+/** A clock that moves only when told; it starts above 0, which lru-cache would take as "no TTL". */
+function fakeClock(): { now(): number; advance(ms: number): void } {
+  let time = 1_000;
+  return { now: () => time, advance: (ms) => (time += ms) };
+}
+
+function cache(entries = 10, positiveTtl = DAY, negativeTtl = DAY, evicted: Polarity[] = [], clock?: { now(): number }): VerdictCache {
+  return new VerdictCache({ entries, positiveTtl, negativeTtl, onEvict: (p) => evicted.push(p), clock });
 }
 
 test('cache keys: never the plaintext, the secret is covered, fields cannot run together', () => {
@@ -43,18 +48,19 @@ test('cache: ok and bad are remembered with their polarity, tempfails never', ()
   assert.deepEqual(c.size(), { positive: 0, negative: 2 });
 });
 
-test('cache: each polarity expires on its own TTL', async () => {
-  const c = cache(10, 150, DAY);
+test('cache: each polarity expires on its own TTL', () => {
+  const clock = fakeClock();
+  const c = cache(10, 150, DAY, [], clock);
   c.set('pos', { kind: 'ok', user: 'a' });
   c.set('neg', { kind: 'bad' });
-  await sleep(250);
+  clock.advance(250);
   assert.equal(c.get('pos'), undefined);
   assert.equal(c.get('neg')?.polarity, 'negative');
 
-  const d = cache(10, DAY, 150);
+  const d = cache(10, DAY, 150, [], clock);
   d.set('pos', { kind: 'ok', user: 'a' });
   d.set('neg', { kind: 'bad' });
-  await sleep(250);
+  clock.advance(250);
   assert.equal(d.get('pos')?.polarity, 'positive');
   assert.equal(d.get('neg'), undefined);
 });

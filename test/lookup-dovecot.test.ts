@@ -1,12 +1,12 @@
 // The lookup actor against a real Dovecot: verdicts, TLS modes, cache, single-flight, concurrency, timeouts.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { RemoteConfig } from '../src/config/types.js';
 import { EventBus, type PosternEvent } from '../src/events.js';
 import { LookupActor } from '../src/directory/imap/actor.js';
 import type { Credentials } from '../src/sasl/types.js';
 import { startCountingProxy, startDovecot, startHungServer, startPreauthServer, type RunningDovecot } from './helpers/dovecot.js';
+import { sleep } from './helpers/wait.js';
 
 const DAY = 86_400_000;
 // erin: only the single-flight test logs in as her, so its login count is hers alone.
@@ -79,7 +79,7 @@ test('implicit TLS and STARTTLS: right password ok, wrong password or unknown us
   ]);
 });
 
-test('the SMTP client\'s address reaches Dovecot (ID x-originating-ip), so its penalty falls on that client', async () => {
+test('the SMTP client\'s address reaches Dovecot (ID x-originating-ip) as a login\'s rip', async () => {
   const { actor: a } = actor(remote(dovecot.imapsPort));
   assert.deepEqual(await a.verify(plain('bob', 'bob-pass'), { remoteIp: '192.0.2.77' }), { kind: 'ok', user: 'bob' });
   assert.ok((await dovecot.loginAddresses()).includes('192.0.2.77'));
@@ -177,7 +177,7 @@ test('a server that never greets: tempfail once `timeout` runs out, connection c
   }
 });
 
-test('a server that greets PREAUTH (logged in before any credentials): tempfail, nothing cached, no 235', async () => {
+test('a server that greets PREAUTH (logged in before any credentials): tempfail, nothing cached, credentials never sent', async () => {
   const preauth = await startPreauthServer();
   try {
     const lookup = actor(remote(preauth.port)).actor;
@@ -225,6 +225,7 @@ test('positive and negative TTLs expire separately (negative really is ttl.negat
   const round = () =>
     Promise.all(all.flatMap(({ actor: a }) => [a.verify(plain('alice', 'alice:pass 1')), a.verify(plain('alice', 'wrong'))]));
   await round();
+  // The actors' caches run on the real clock (LookupActor takes no clock): outlast the 300 ms TTLs.
   await sleep(400);
   await round();
   const checks = ({ seen }: { seen: PosternEvent[] }): string[] =>
@@ -251,7 +252,7 @@ test('LRU eviction at cache.entries; a cached positive never answers another pas
   assert.equal(count(seen, (e) => e.type === 'lookup.check'), 5);
 });
 
-test('a queued check waits at most `timeout` for a connection, then 454 without ever running', async () => {
+test('a queued check that gets no connection within `timeout` tempfails without ever running', async () => {
   const hung = await startHungServer();
   try {
     const { actor: lookup, seen } = actor(remote(hung.port, { concurrency: 1, timeout: 300 }));

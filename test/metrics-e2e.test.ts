@@ -4,21 +4,15 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { startDovecot, type RunningDovecot } from './helpers/dovecot.js';
+import { listeners, memoryDirectory } from './helpers/fixtures.js';
 import { basics, scratch, startPostern, type TestPostern } from './helpers/postern.js';
 import { parseExposition, promtoolCheck, startPrometheus, type ExpositionSample, type RunningPrometheus } from './helpers/prometheus.js';
-import { plain, SmtpClient } from './helpers/smtp.js';
+import { plain, secured } from './helpers/smtp.js';
+import { eventually, poll } from './helpers/wait.js';
 
 const SECRETS = { dirUser: 'alice', dirPass: 'alice-dir-secret', imapUser: 'carol', imapPass: 'carol-imap-secret' };
 
-const LISTENERS = `
-[server.listener."submission"]
-bind = ["127.0.0.1:0"]
-[server.listener."imapsub"]
-bind = ["127.0.0.1:0"]
-[server.listener."metrics"]
-bind = ["127.0.0.1:0"]
-protocol = "http"
-`;
+const LISTENERS = listeners({ submission: 'smtp', imapsub: 'smtp', metrics: 'http' });
 
 const config = (imapsPort: number): string => `
 [session.auth]
@@ -29,14 +23,7 @@ require = true
 [session.auth.errors]
 total = 3
 wait = "1ms"
-
-[directory."local"]
-type = "memory"
-[[directory."local".users]]
-name = "${SECRETS.dirUser}"
-secret = "${SECRETS.dirPass}"
-email = ["alice@example.org"]
-
+${memoryDirectory([{ name: SECRETS.dirUser, secret: SECRETS.dirPass, email: ['alice@example.org'] }])}
 [remote."imap"]
 address = "127.0.0.1"
 port = ${imapsPort}
@@ -55,7 +42,7 @@ let prometheus: RunningPrometheus;
 before(async () => {
   dovecot = await startDovecot({ users: { [SECRETS.imapUser]: SECRETS.imapPass } });
   const { dir, cert } = await scratch();
-  postern = await startPostern(basics(dir, cert, LISTENERS) + config(dovecot.imapsPort));
+  postern = await startPostern(basics(dir, cert, { listeners: LISTENERS }) + config(dovecot.imapsPort));
   prometheus = await startPrometheus({ targets: [`127.0.0.1:${postern.port('metrics')}`] });
 });
 
@@ -65,17 +52,8 @@ after(async () => {
   await dovecot?.stop();
 });
 
-/** A session on `listener`, through EHLO, STARTTLS and EHLO again. */
-async function secured(listener: string): Promise<SmtpClient> {
-  const c = await SmtpClient.connect(postern.port(listener));
-  await c.ehlo();
-  assert.equal((await c.starttls()).code, 220);
-  await c.ehlo();
-  return c;
-}
-
 async function auth(listener: string, user: string, password: string): Promise<number> {
-  const c = await secured(listener);
+  const c = await secured(postern, listener);
   const code = (await c.send(`AUTH PLAIN ${plain(user, password)}`)).code;
   c.close();
   await c.closedPromise;
@@ -96,24 +74,16 @@ function total(samples: ExpositionSample[], name: string, labels: Record<string,
     .reduce((sum, s) => sum + s.value, 0);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits (bounded) until every session has closed on the server side, so the counters are final. */
-async function settled(expectedCloses: number): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (postern.seen.filter((e) => e.type === 'session.close').length < expectedCloses && Date.now() < deadline) await sleep(50);
-}
-
 test('traffic is counted, exposed cleanly, scraped by Prometheus, and every dashboard query answers', async (t) => {
   // --- traffic -------------------------------------------------------------------------------------
   // Three wrong passwords on one session: 535 twice, then 535 + 421 and the server hangs up.
-  const bad = await secured('submission');
+  const bad = await secured(postern, 'submission');
   for (let i = 0; i < 3; i++) assert.equal((await bad.send(`AUTH PLAIN ${plain(SECRETS.dirUser, 'wrong-password')}`)).code, 535);
   assert.equal((await bad.read()).code, 421);
   await bad.closedPromise;
 
   // A good AUTH and one queued message.
-  const good = await secured('submission');
+  const good = await secured(postern, 'submission');
   assert.equal((await good.send(`AUTH PLAIN ${plain(SECRETS.dirUser, SECRETS.dirPass)}`)).code, 235);
   assert.equal((await good.send('MAIL FROM:<alice@example.org>')).code, 250);
   assert.equal((await good.send('RCPT TO:<bob@example.net>')).code, 250);
@@ -129,7 +99,9 @@ test('traffic is counted, exposed cleanly, scraped by Prometheus, and every dash
   assert.equal(await auth('imapsub', SECRETS.imapUser, SECRETS.imapPass), 235);
   await dovecot.stop();
   assert.equal(await auth('imapsub', 'dave', 'dave-password'), 454);
-  await settled(5);
+  // Every session closed on the server side, so the counters are final.
+  const closes = (): number => postern.seen.filter((e) => e.type === 'session.close').length;
+  await eventually(() => closes() >= 5, 'five session.close events', { timeout: 15_000 });
   // Prometheus must scrape after this instant for its counts to be the final ones.
   const trafficEnd = Date.now() / 1000;
 
@@ -246,16 +218,17 @@ test('traffic is counted, exposed cleanly, scraped by Prometheus, and every dash
     assert.ok(exprs.length >= 30, `${exprs.length} queries`);
 
     // rate() needs two samples in its window: poll (bounded) until every query has a series.
-    const deadline = Date.now() + 15_000;
     const empty = new Set(exprs);
-    while (empty.size > 0) {
-      for (const expr of [...empty]) {
-        const result = await prometheus.query(substitute(expr));
-        if (result.length > 0) empty.delete(expr);
-      }
-      if (empty.size === 0 || Date.now() > deadline) break;
-      await sleep(500);
-    }
+    await poll(
+      async () => {
+        for (const expr of [...empty]) {
+          const result = await prometheus.query(substitute(expr));
+          if (result.length > 0) empty.delete(expr);
+        }
+        return empty.size === 0;
+      },
+      { timeout: 15_000, every: 500 },
+    );
     assert.deepEqual([...empty], [], 'queries without a series');
   });
 });

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
 import { evaluate, resolveAuthSettings, ruleUses } from '../src/config/rules.js';
 import type { Rule, SessionVars } from '../src/config/types.js';
-import { LISTENERS, sessionVars } from './helpers/config.js';
+import { sessionVars } from './helpers/config.js';
+import { LISTENERS } from './helpers/fixtures.js';
 
 /** `session.auth.errors.total = <block>`: integer results make "which branch won" visible. */
 function compile(block: string): Rule<number> {

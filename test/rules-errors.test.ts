@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
-import { LISTENERS, assertProblem, problemsOf } from './helpers/config.js';
+import { assertProblem, problemsOf } from './helpers/config.js';
+import { LISTENERS } from './helpers/fixtures.js';
 
 /** `[session.auth] <key> = <block>` first (so positions are easy to read), then the listeners. */
 const auth = (key: string, block: string): string => `[session.auth]\n${key} = ${block}\n${LISTENERS}`;

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import { inNetwork, parseIp, parseNetwork } from '../src/config/ip.js';
 import { parseConfig } from '../src/config/load.js';
 import { evaluate } from '../src/config/rules.js';
-import { LISTENERS, assertProblem, sessionVars } from './helpers/config.js';
+import { assertProblem, sessionVars } from './helpers/config.js';
+import { LISTENERS } from './helpers/fixtures.js';
 
 /** Whether `remote-ip <op> <network>` matches `address`, through the whole TOML → rule → evaluate path. */
 function remoteIp(op: 'eq' | 'ne', network: string, address: string): boolean {

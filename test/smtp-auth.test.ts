@@ -1,23 +1,15 @@
 // The AUTH stage's reply table, row by row, over real sockets against a real server.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { b64, plain, SmtpClient } from './helpers/smtp.js';
+import { ALICE, memoryDirectory } from './helpers/fixtures.js';
+import { b64, plain, secured, SmtpClient } from './helpers/smtp.js';
 import { basics, scratch, startPostern, type TestPostern } from './helpers/postern.js';
 
-const USERS = `
-[directory."local"]
-type = "memory"
-[[directory."local".users]]
-name = "alice"
-secret = "alice-secret"
-email = ["alice@example.org"]
-[[directory."local".users]]
-name = "bob"
-secret = "pass word with spaces"
-[[directory."local".users]]
-name = "jürgen"
-secret = "pässwörd-ü-€"
-`;
+const USERS = memoryDirectory([
+  { ...ALICE, email: ['alice@example.org'] },
+  { name: 'bob', secret: 'pass word with spaces' },
+  { name: 'jürgen', secret: 'pässwörd-ü-€' },
+]);
 
 const AUTH = `
 [session.auth]
@@ -39,15 +31,6 @@ before(async () => {
   server = await startPostern(basics(dir, cert) + AUTH + USERS);
 });
 after(() => server.close());
-
-/** A client on `submission`, through EHLO and STARTTLS. */
-async function secured(): Promise<SmtpClient> {
-  const c = await SmtpClient.connect(server.port('submission'));
-  await c.ehlo();
-  assert.equal((await c.starttls()).code, 220);
-  await c.ehlo();
-  return c;
-}
 
 describe('greeting and EHLO', () => {
   test('greeting is "220 <hostname> <greeting>"', async () => {
@@ -82,7 +65,7 @@ describe('greeting and EHLO', () => {
 
 describe('AUTH replies', () => {
   test('success, then AUTH again is 503 Already authenticated', async () => {
-    const c = await secured();
+    const c = await secured(server);
     assert.equal((await c.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`)).last, '235 2.7.0 Authentication succeeded.');
     assert.equal((await c.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`)).last, '503 5.5.1 Already authenticated.');
     c.close();
@@ -98,7 +81,7 @@ describe('AUTH replies', () => {
   });
 
   test('no mechanism name is 501; unknown mechanism is 504', async () => {
-    const c = await secured();
+    const c = await secured(server);
     assert.equal((await c.send('AUTH')).last, '501 5.5.2 Syntax error, expected: AUTH mechanism [initial-response]');
     assert.equal((await c.send('AUTH CRAM-MD5')).last, '504 5.5.4 Mechanism not supported');
     assert.equal((await c.send('AUTH GSSAPI')).last, '504 5.5.4 Mechanism not supported');
@@ -108,7 +91,7 @@ describe('AUTH replies', () => {
   });
 
   test('PLAIN without initial response: "334 " then the credentials', async () => {
-    const c = await secured();
+    const c = await secured(server);
     const challenge = await c.send('AUTH PLAIN');
     assert.equal(challenge.last, '334 ');
     assert.equal((await c.send(plain('alice', 'alice-secret'))).code, 235);
@@ -116,70 +99,70 @@ describe('AUTH replies', () => {
   });
 
   test('LOGIN asks Username: then Password:, with and without initial response', async () => {
-    const c = await secured();
+    const c = await secured(server);
     assert.equal((await c.send('AUTH LOGIN')).last, '334 VXNlcm5hbWU6');
     assert.equal((await c.send(b64('alice'))).last, '334 UGFzc3dvcmQ6');
     assert.equal((await c.send(b64('alice-secret'))).code, 235);
     c.close();
-    const d = await secured();
+    const d = await secured(server);
     assert.equal((await d.send(`AUTH LOGIN ${b64('alice')}`)).last, '334 UGFzc3dvcmQ6');
     assert.equal((await d.send(b64('wrong'))).last, '535 5.7.8 Authentication credentials invalid.');
     d.close();
   });
 
   test('wrong password and unknown user are both 535', async () => {
-    const c = await secured();
+    const c = await secured(server);
     assert.equal((await c.send(`AUTH PLAIN ${plain('alice', 'nope')}`)).last, '535 5.7.8 Authentication credentials invalid.');
     assert.equal((await c.send(`AUTH PLAIN ${plain('mallory', 'nope')}`)).last, '535 5.7.8 Authentication credentials invalid.');
     c.close();
   });
 
-  test('"*" cancels: 501 5.7.0, counted', async () => {
-    const c = await secured();
+  test('"*" cancels: 501 5.7.0 Authentication cancelled', async () => {
+    const c = await secured(server);
     await c.send('AUTH LOGIN');
     assert.equal((await c.send('*')).last, '501 5.7.0 Authentication cancelled');
     c.close();
   });
 
   test('bad base64 and malformed PLAIN are 501 5.5.2 Invalid SASL message', async () => {
-    const c = await secured();
+    const c = await secured(server);
     assert.equal((await c.send('AUTH PLAIN %%%not-base64%%%')).last, '501 5.5.2 Invalid SASL message');
     assert.equal((await c.send(`AUTH PLAIN ${b64('no-nul-separators')}`)).last, '501 5.5.2 Invalid SASL message');
     c.close();
   });
 
   test('a SASL line over 12 KiB is 500 5.5.6', async () => {
-    const c = await secured();
+    const c = await secured(server);
     await c.send('AUTH PLAIN');
     assert.equal((await c.send('A'.repeat(12 * 1024 + 4))).last, '500 5.5.6 Authentication Exchange line is too long.');
     c.close();
   });
 
-  test('authzid: empty or equal to authcid accepted, another identity refused', async () => {
-    const c = await secured();
+  test('authzid: another identity is refused (501), one equal to the authcid accepted', async () => {
+    const c = await secured(server);
     assert.equal((await c.send(`AUTH PLAIN ${plain('alice', 'alice-secret', 'bob')}`)).last, '501 5.5.2 Invalid SASL message');
     assert.equal((await c.send(`AUTH PLAIN ${plain('alice', 'alice-secret', 'alice')}`)).code, 235);
     c.close();
   });
 
-  test('UTF-8 and space-containing passwords, by PLAIN and by LOGIN', async () => {
-    const c = await secured();
+  test('a password with spaces by PLAIN; a UTF-8 user name and password by LOGIN', async () => {
+    const c = await secured(server);
     assert.equal((await c.send(`AUTH PLAIN ${plain('bob', 'pass word with spaces')}`)).code, 235);
     c.close();
-    const d = await secured();
+    const d = await secured(server);
     await d.send(`AUTH LOGIN ${b64('jürgen')}`);
     assert.equal((await d.send(b64('pässwörd-ü-€'))).code, 235);
     d.close();
   });
 
   test('login by e-mail address', async () => {
-    const c = await secured();
+    const c = await secured(server);
     assert.equal((await c.send(`AUTH PLAIN ${plain('alice@example.org', 'alice-secret')}`)).code, 235);
     c.close();
   });
 
   test('OAUTHBEARER rejected: 334 error status, client answers ^A, then 535', async () => {
-    const c = await secured();
+    const c = await secured(server);
     const token = b64('n,a=alice,\x01auth=Bearer some-token\x01\x01');
     const status = await c.send(`AUTH OAUTHBEARER ${token}`);
     assert.equal(status.code, 334);
@@ -190,7 +173,7 @@ describe('AUTH replies', () => {
   });
 
   test('OAUTHBEARER and XOAUTH2 without initial response: "334 " then the client message', async () => {
-    const c = await secured();
+    const c = await secured(server);
     assert.equal((await c.send('AUTH OAUTHBEARER')).last, '334 ');
     assert.equal((await c.send(b64('n,a=alice,\x01auth=Bearer tok\x01\x01'))).code, 334);
     assert.equal((await c.send('AQ==')).code, 535);
@@ -199,7 +182,7 @@ describe('AUTH replies', () => {
     c.close();
   });
 
-  test('XOAUTH2 against a directory (no tokens there) is 535, on plaintext too', async () => {
+  test('XOAUTH2 on plaintext against a directory (no tokens there) is 535', async () => {
     const c = await SmtpClient.connect(server.port('submission'));
     await c.ehlo();
     const token = b64('user=alice\x01auth=Bearer some-token\x01\x01');
@@ -210,7 +193,7 @@ describe('AUTH replies', () => {
 
 describe('errors.total and require', () => {
   test('the third counted failure gets its reply, then 421, then the connection closes', async () => {
-    const c = await secured();
+    const c = await secured(server);
     assert.equal((await c.send(`AUTH PLAIN ${plain('alice', 'x')}`)).code, 535);
     assert.equal((await c.send('AUTH PLAIN %')).code, 501);
     assert.equal((await c.send(`AUTH PLAIN ${plain('alice', 'y')}`)).code, 535);
@@ -232,20 +215,20 @@ describe('errors.total and require', () => {
     await c.closedPromise;
   });
 
-  test('AUTH during a mail transaction is 503 (RFC 4954), not counted; after RSET it works', async () => {
+  test('AUTH during a mail transaction is 503 (RFC 4954); a MAIL refused with 530 starts none, so AUTH then works', async () => {
     const c = await SmtpClient.connect(server.port('smtp'));
     await c.ehlo();
     assert.equal((await c.send('MAIL FROM:<someone@example.net>')).code, 250);
     assert.equal((await c.send('AUTH PLAIN')).last, '503 5.5.1 AUTH not allowed during a mail transaction.');
     c.close();
-    const d = await secured();
+    const d = await secured(server);
     assert.equal((await d.send('MAIL FROM:<a@example.org>')).code, 530);
     assert.equal((await d.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`)).code, 235);
     d.close();
   });
 
   test('MAIL FROM unauthenticated where require = true is 530; where false it is accepted', async () => {
-    const c = await secured();
+    const c = await secured(server);
     assert.equal((await c.send('MAIL FROM:<alice@example.org>')).last, '530 5.7.0 Authentication required');
     c.close();
     const d = await SmtpClient.connect(server.port('smtp'));
@@ -256,7 +239,7 @@ describe('errors.total and require', () => {
 
   test('AUTH stage work runs in the worker pool, never on the main thread', async () => {
     const before = server.seen.length;
-    const c = await secured();
+    const c = await secured(server);
     await c.send('AUTH LOGIN');
     await c.send(b64('alice'));
     assert.equal((await c.send(b64('alice-secret'))).code, 235);

@@ -6,7 +6,8 @@ import { parseConfig } from '../src/config/load.js';
 import { EventBus } from '../src/events.js';
 import { WorkerPool } from '../src/pool/pool.js';
 import { SettingsResolver } from '../src/smtp/settings.js';
-import { LISTENERS, sessionVars } from './helpers/config.js';
+import { sessionVars } from './helpers/config.js';
+import { LISTENERS } from './helpers/fixtures.js';
 
 function resolverFor(authToml: string) {
   const config = parseConfig(`${LISTENERS}\n${authToml}`, 'test.toml');

@@ -1,16 +1,9 @@
-// Helpers for config and rule tests: build TOML, catch ConfigError, locate text to check reported positions.
+// Helpers for config and rule tests: catch ConfigError, locate text to check reported positions.
+// (The listeners their TOML needs are in fixtures.ts.)
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.js';
 import type { SessionVars } from '../../src/config/types.js';
 import { ConfigError, type ConfigProblem } from '../../src/errors.js';
-
-/** Two SMTP listeners on port 0: the smallest config the rules can name listeners in. */
-export const LISTENERS = `
-[server.listener."smtp"]
-bind = "127.0.0.1:0"
-[server.listener."submission"]
-bind = "127.0.0.1:0"
-`;
 
 export function problemsOf(toml: string): ConfigProblem[] {
   try {

@@ -10,6 +10,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { makeCertificate, type TestCertificate } from './certs.js';
 import { exited, reapOnExit } from './children.js';
+import { poll, sleep } from './wait.js';
 
 export interface DovecotOptions {
   /** user → password (stored SSHA256-hashed). */
@@ -187,12 +188,11 @@ async function launch(conf: string, ports: number[]): Promise<ChildProcess | nul
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const gone = exited(child).then(() => null);
   const ready = (async (): Promise<ChildProcess | null> => {
-    for (let i = 0; i < 200 && child.exitCode === null; i++) {
-      // Ready = the plaintext port greets and the other accepts (a master still starting up is slow to stop).
-      const ok = await Promise.all(ports.map((port, i) => answers(port, i === 0)));
-      if (ok.every(Boolean)) return child;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    // Ready = the plaintext port greets and the other accepts (a master still starting up is slow to stop).
+    let up = false;
+    const check = async (): Promise<boolean> => (up = (await Promise.all(ports.map((port, i) => answers(port, i === 0)))).every(Boolean));
+    await poll(async () => child.exitCode !== null || (await check()), { timeout: 10_000, every: 25 });
+    if (up) return child;
     await terminate(child);
     return null;
   })();
@@ -253,11 +253,12 @@ export async function startDovecot(opts: DovecotOptions): Promise<RunningDovecot
     const failed = new RegExp(`auth: Info: [\\w-]+\\(${who === null ? '' : `${who},`}.*\\): (?:Password mismatch|unknown user|oauth2 failed)`, 'g');
     return (text.match(succeeded)?.length ?? 0) + (text.match(failed)?.length ?? 0);
   };
-  // Dovecot's log process writes asynchronously: read once the attempt count has held still for 200 ms.
+  // Dovecot's log process writes asynchronously and says nothing when done: read once the attempt
+  // count has held still for 200 ms (a quiet time is the only sign there is).
   const settledLog = async (): Promise<string> => {
     let text = await log();
     for (let i = 0; i < 15; i++) {
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       const next = await log();
       if (attempts(next) === attempts(text)) return next;
       text = next;

@@ -9,6 +9,7 @@ import type { EventBus, PosternEvent } from '../../src/events.js';
 import { createLogger } from '../../src/log.js';
 import { startPostern as start, type RunningPostern } from '../../src/runtime/postern.js';
 import { makeCertificate, type TestCertificate } from './certs.js';
+import { DEFAULT_LISTENERS } from './fixtures.js';
 
 export interface TestPostern {
   port(listenerId: string): number;
@@ -48,16 +49,26 @@ export async function startPostern(toml: string): Promise<TestPostern> {
   };
 }
 
-/** A listener/TLS/queue preamble for test configs. */
-export function basics(dir: string, cert: TestCertificate, listeners = DEFAULT_LISTENERS): string {
+export interface BasicsOptions {
+  /** [server.listener] tables; DEFAULT_LISTENERS unless given. */
+  listeners?: string;
+  /** [server.workers] threads; 2 unless given. */
+  threads?: number;
+  /** [server.workers] max-queue; the server's default unless given. */
+  maxQueue?: number;
+}
+
+/** A server/workers/TLS/queue/listener preamble for test configs; the test appends its own sections. */
+export function basics(dir: string, cert: TestCertificate, options: BasicsOptions = {}): string {
+  const { listeners = DEFAULT_LISTENERS, threads = 2, maxQueue } = options;
   return `
 [server]
 hostname = "mx.test"
 greeting = "Postern test"
 control-socket = "${join(dir, 'postern.sock')}"
 [server.workers]
-threads = 2
-[server.tls]
+threads = ${threads}
+${maxQueue === undefined ? '' : `max-queue = ${maxQueue}\n`}[server.tls]
 enable = true
 implicit = false
 certificate = "default"
@@ -69,16 +80,6 @@ path = "${join(dir, 'queue')}"
 ${listeners}
 `;
 }
-
-export const DEFAULT_LISTENERS = `
-[server.listener."smtp"]
-bind = ["127.0.0.1:0"]
-[server.listener."submission"]
-bind = ["127.0.0.1:0"]
-[server.listener."submissions"]
-bind = ["127.0.0.1:0"]
-tls.implicit = true
-`;
 
 /**
  * A real peer that accepts and hangs up at once, declared as `[remote."<id>"]`: every IMAP check

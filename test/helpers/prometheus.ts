@@ -5,6 +5,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exited, reapOnExit } from './children.js';
+import { poll } from './wait.js';
 
 const HOST = '127.0.0.1';
 
@@ -41,17 +42,12 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Waits for /-/ready; false if Prometheus exited first (a port clash) or took longer than 15 s. */
 async function ready(child: ChildProcess, url: string): Promise<boolean> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
-    const ok = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
-    if (ok) return true;
-    await sleep(100);
-  }
-  return false;
+  let ok = false;
+  const gone = (): boolean => child.exitCode !== null || child.signalCode !== null;
+  await poll(async () => gone() || (ok = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false)), { timeout: 15_000, every: 100 });
+  return ok;
 }
 
 export async function startPrometheus(opts: PrometheusOptions): Promise<RunningPrometheus> {
@@ -115,12 +111,9 @@ function handle(child: ChildProcess, url: string, job: string, dir: string): Run
     job,
     query,
     async poll(expr, done, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const result = await query(expr);
-        if (done(result) || Date.now() >= deadline) return result;
-        await sleep(250);
-      }
+      let result: PromSample[] = [];
+      await poll(async () => done((result = await query(expr))), { timeout: timeoutMs, every: 250 });
+      return result;
     },
     stop() {
       stopping ??= (async () => {

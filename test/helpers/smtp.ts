@@ -1,5 +1,6 @@
 // A raw SMTP client over real sockets, for asserting exact reply codes and texts line by line.
 import { connect as netConnect, type Socket } from 'node:net';
+import assert from 'node:assert/strict';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 
 export interface SmtpReply {
@@ -124,6 +125,27 @@ export class SmtpClient {
   close(): void {
     this.#socket.destroy();
   }
+}
+
+/** What names a listener's port: a running test server. */
+export interface Ports {
+  port(listener: string): number;
+}
+
+/** A session on a STARTTLS listener, through EHLO, STARTTLS (asserted 220) and EHLO again. */
+export async function secured(server: Ports, listener = 'submission'): Promise<SmtpClient> {
+  const c = await SmtpClient.connect(server.port(listener));
+  await c.ehlo();
+  assert.equal((await c.starttls()).code, 220);
+  await c.ehlo();
+  return c;
+}
+
+/** A session on an implicit-TLS listener, through EHLO. */
+export async function securedImplicit(server: Ports, listener = 'submissions'): Promise<SmtpClient> {
+  const c = await SmtpClient.connect(server.port(listener), { tls: true });
+  await c.ehlo();
+  return c;
 }
 
 export const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');

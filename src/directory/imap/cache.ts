@@ -17,6 +17,11 @@ export interface CacheOptions {
   negativeTtl: Duration;
   /** Called when an entry is pushed out because its LRU is full (not on expiry or replacement). */
   onEvict?: (polarity: Polarity) => void;
+  /**
+   * Where TTLs read the time (ms), for tests; performance.now() when absent. Must never read 0:
+   * lru-cache takes an entry stored at 0 as one without a TTL.
+   */
+  clock?: { now(): number };
 }
 
 /**
@@ -38,6 +43,8 @@ export class VerdictCache {
       new LRUCache<string, V>({
         max: options.entries,
         ttl,
+        // ttlResolution 0: lru-cache would otherwise reuse a reading for 1 ms of real time, past a fake clock's jump.
+        ...(options.clock === undefined ? {} : { perf: options.clock, ttlResolution: 0 }),
         dispose: (_value, _key, reason) => {
           if (reason === 'evict') options.onEvict?.(polarity);
         },

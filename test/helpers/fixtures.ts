@@ -1,0 +1,42 @@
+// Config fixtures shared by the tests: listener tables and memory-directory users, as TOML text.
+// A test's own rules stay written out in the test; only this boilerplate comes from here.
+
+/** `smtp`: STARTTLS where [server.tls] is on; `implicit-tls`: TLS from the first byte; `http`: /metrics. */
+export type ListenerKind = 'smtp' | 'implicit-tls' | 'http';
+
+/** One `[server.listener."<id>"]` table per entry, in order, each bound to 127.0.0.1:0. */
+export function listeners(spec: Record<string, ListenerKind>): string {
+  const tables = Object.entries(spec).map(([id, kind]) => {
+    const extra = kind === 'implicit-tls' ? 'tls.implicit = true\n' : kind === 'http' ? 'protocol = "http"\n' : '';
+    return `[server.listener.${JSON.stringify(id)}]\nbind = ["127.0.0.1:0"]\n${extra}`;
+  });
+  return `\n${tables.join('')}`;
+}
+
+/**
+ * Two SMTP listeners: the smallest config the rules can name listeners in. Config tests count lines
+ * through it: a blank line, then four (two tables of two).
+ */
+export const LISTENERS = listeners({ smtp: 'smtp', submission: 'smtp' });
+
+/** What a running test server listens on unless the test says otherwise. */
+export const DEFAULT_LISTENERS = listeners({ smtp: 'smtp', submission: 'smtp', submissions: 'implicit-tls' });
+
+export interface User {
+  name: string;
+  secret: string;
+  email?: string[];
+}
+
+/** The user most SMTP tests log in as. */
+export const ALICE: User = { name: 'alice', secret: 'alice-secret' };
+
+/** `[directory."<id>"]`: a memory directory holding `users`. */
+export function memoryDirectory(users: User[], id = 'local'): string {
+  // A JSON string or list of strings is also a TOML basic string or array.
+  const q = JSON.stringify;
+  const entries = users.map(
+    (user) => `[[directory.${q(id)}.users]]\nname = ${q(user.name)}\nsecret = ${q(user.secret)}\n${user.email ? `email = ${q(user.email)}\n` : ''}`,
+  );
+  return `\n[directory.${q(id)}]\ntype = "memory"\n${entries.join('')}`;
+}
