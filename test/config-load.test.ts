@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { argon2Verify } from 'hash-wasm';
 import { loadConfigFile, parseConfig } from '../src/config/load.js';
 import { resolveAuthSettings } from '../src/config/rules.js';
@@ -12,7 +13,8 @@ import { ConfigError } from '../src/errors.js';
 import { sessionVars, where } from './helpers/config.js';
 import { LISTENERS } from './helpers/fixtures.js';
 
-const SEEDS = '/work/shared/seeds';
+// Stalwart's "AUTH Stage" page, the project's origin, as copied into the repository (test/seeds/).
+const SEEDS = fileURLToPath(new URL('./seeds', import.meta.url));
 const repoFile = (path: string) => new URL(`../${path}`, import.meta.url).pathname;
 
 const settings = (config: Config, listener: string) => resolveAuthSettings(config.auth, sessionVars({ listener }));

@@ -101,6 +101,6 @@ test('the shipped configs and the seed\'s .txt example are fully located', async
   for (const file of ['config/postern.toml', 'config/stalwart-imap.toml']) {
     assert.ok(checkEveryPosition(await readFile(new URL(`../${file}`, import.meta.url), 'utf8')) > 20, file);
   }
-  const txt = await readFile('/work/shared/seeds/stalwart-auth-stage.txt', 'utf8');
+  const txt = await readFile(new URL('./seeds/stalwart-auth-stage.txt', import.meta.url), 'utf8');
   checkEveryPosition(txt.slice(txt.indexOf('[session.auth]')));
 });

@@ -7,16 +7,12 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
 import { Lifecycle } from '../src/runtime/lifecycle.js';
-import { basics, scratch, startPostern } from './helpers/postern.js';
-import { b64, plain, SmtpClient } from './helpers/smtp.js';
+import { ALICE, memoryDirectory } from './helpers/fixtures.js';
+import { basics, scratch, startPostern, type TestPostern } from './helpers/postern.js';
+import { b64, plain, secured, SmtpClient } from './helpers/smtp.js';
+import { eventually } from './helpers/wait.js';
 
-const USERS = `
-[directory."local"]
-type = "memory"
-[[directory."local".users]]
-name = "alice"
-secret = "alice-secret"
-`;
+const USERS = memoryDirectory([ALICE]);
 const auth = (mechanisms: string): string => `
 [session.auth]
 mechanisms = ${mechanisms}
@@ -24,35 +20,27 @@ lookup = "directory/local"
 errors.wait = "1ms"
 `;
 
-async function secured(port: number): Promise<{ client: SmtpClient; mechanisms: string[] }> {
-  const client = await SmtpClient.connect(port);
-  await client.ehlo();
-  await client.starttls();
+/** A STARTTLS session and the mechanisms its EHLO offers. */
+async function session(server: TestPostern): Promise<{ client: SmtpClient; mechanisms: string[] }> {
+  const client = await secured(server);
   return { client, mechanisms: SmtpClient.mechanisms(await client.ehlo()) };
 }
 
 const logged = (logs: string[], event: string): Record<string, unknown>[] =>
   logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === event);
 
-async function until(check: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 test('a session keeps the generation it connected with; new sessions get the new one; the old one closes after its last session', async () => {
   const { dir, cert } = await scratch();
   const base = basics(dir, cert) + USERS;
   const server = await startPostern(base + auth('["plain", "login"]'));
   try {
-    const old = await secured(server.port('submission'));
+    const old = await session(server);
     assert.deepEqual(old.mechanisms, ['PLAIN', 'LOGIN']);
 
     const next = await server.running.swap(parseConfig(base + auth('["plain"]'), 'test.toml'));
     assert.equal(next.id, 2);
-    const fresh = await secured(server.port('submission'));
+    const fresh = await session(server);
     assert.deepEqual(fresh.mechanisms, ['PLAIN']);
     assert.equal((await fresh.client.send('AUTH LOGIN')).last, '504 5.5.4 Mechanism not supported');
 
@@ -64,7 +52,7 @@ test('a session keeps the generation it connected with; new sessions get the new
     assert.deepEqual(logged(server.logs, 'generation.closed'), [], 'generation 1 still serves a session');
 
     await old.client.send('QUIT');
-    await until(() => logged(server.logs, 'generation.closed').length === 1, 'generation 1 to close');
+    await eventually(() => logged(server.logs, 'generation.closed').length === 1, 'generation 1 to close');
     assert.equal(logged(server.logs, 'generation.closed')[0]?.generation, 1);
     // The new generation is unaffected: it authenticates.
     assert.equal((await fresh.client.send(`AUTH PLAIN ${plain('alice', 'alice-secret')}`)).code, 235);
@@ -77,10 +65,10 @@ test('a session keeps the generation it connected with; new sessions get the new
 test('shutdown: listeners stop first, open sessions still authenticate and submit in the grace period, then sessions, the control socket, metrics, backends and the spool close in that order', async () => {
   const { dir, cert } = await scratch();
   const server = await startPostern(basics(dir, cert) + USERS + auth('["plain"]'));
-  const { client } = await secured(server.port('submission'));
+  const { client } = await session(server);
   const port = server.port('submission');
   const closing = server.running.close(10_000);
-  await until(() => server.logs.some((l) => l.includes('"step":"listeners"')), 'the listeners to close');
+  await eventually(() => server.logs.some((l) => l.includes('"step":"listeners"')), 'the listeners to close');
   const refused = await new Promise<string>((resolve) => {
     const probe = connect(port, '127.0.0.1');
     probe.once('connect', () => (probe.destroy(), resolve('connected')));

@@ -119,7 +119,7 @@ log_path = ${dir}/dovecot.log
 info_log_path = ${dir}/dovecot.log
 ${ssl}
 auth_mechanisms = plain login oauthbearer xoauth2
-# Tests fail passwords on purpose: no per-failure delay and no per-IP penalty (see peers.md).
+# Tests fail passwords on purpose: no per-failure delay and no per-IP penalty (see docs/testing.md).
 auth_failure_delay = 0
 auth_verbose = yes
 # Postern's ID x-originating-ip is honoured from here, as it would be in production.
