@@ -3,10 +3,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { RemoteConfig } from '../src/config/types.js';
 import { EventBus, type PosternEvent } from '../src/events.js';
-import { LookupActor } from '../src/directory/imap/actor.js';
+import { LookupActor, type LookupActorOptions } from '../src/directory/imap/actor.js';
 import type { Credentials } from '../src/sasl/types.js';
 import { startCountingProxy, startDovecot, startHungServer, startPreauthServer, type RunningDovecot } from './helpers/dovecot.js';
-import { sleep } from './helpers/wait.js';
 
 const DAY = 86_400_000;
 // erin: only the single-flight test logs in as her, so its login count is hers alone.
@@ -45,11 +44,11 @@ function remote(port: number, over: Partial<RemoteConfig> = {}, cache: Partial<R
 }
 
 /** An actor with its own bus; `seen` records every event. */
-function actor(config: RemoteConfig, maxQueue?: number): { actor: LookupActor; seen: PosternEvent[] } {
+function actor(config: RemoteConfig, options: LookupActorOptions = {}): { actor: LookupActor; seen: PosternEvent[] } {
   const events = new EventBus();
   const seen: PosternEvent[] = [];
   events.on((event) => seen.push(event));
-  const created = new LookupActor(config, events, maxQueue === undefined ? {} : { maxQueue });
+  const created = new LookupActor(config, events, options);
   started.push(created);
   return { actor: created, seen };
 }
@@ -219,14 +218,16 @@ test('50 identical cold checks share one login at Dovecot (single-flight)', asyn
 });
 
 test('positive and negative TTLs expire separately (negative really is ttl.negative)', async () => {
-  const shortNegative = actor(remote(dovecot.imapsPort, {}, { positiveTtl: DAY, negativeTtl: 300 }));
-  const shortPositive = actor(remote(dovecot.imapsPort, {}, { positiveTtl: 300, negativeTtl: DAY }));
+  // lru-cache treats an entry stored at time 0 as having no TTL: the fake clock starts later.
+  let now = 1_000;
+  const clock = { now: () => now };
+  const shortNegative = actor(remote(dovecot.imapsPort, {}, { positiveTtl: DAY, negativeTtl: 300 }), { clock });
+  const shortPositive = actor(remote(dovecot.imapsPort, {}, { positiveTtl: 300, negativeTtl: DAY }), { clock });
   const all = [shortNegative, shortPositive];
   const round = () =>
     Promise.all(all.flatMap(({ actor: a }) => [a.verify(plain('alice', 'alice:pass 1')), a.verify(plain('alice', 'wrong'))]));
   await round();
-  // The actors' caches run on the real clock (LookupActor takes no clock): outlast the 300 ms TTLs.
-  await sleep(400);
+  now += 301;
   await round();
   const checks = ({ seen }: { seen: PosternEvent[] }): string[] =>
     seen.flatMap((e) => (e.type === 'lookup.check' ? [e.result] : []));
@@ -271,7 +272,7 @@ test('a queued check that gets no connection within `timeout` tempfails without 
 test('queue overflow tempfails at once; close() tempfails the queue and waits for open checks', async () => {
   const hung = await startHungServer();
   try {
-    const { actor: lookup, seen } = actor(remote(hung.port, { concurrency: 1, timeout: 300 }), 2);
+    const { actor: lookup, seen } = actor(remote(hung.port, { concurrency: 1, timeout: 300 }), { maxQueue: 2 });
     const pending = ['a', 'b', 'c'].map((user) => lookup.verify(plain(user, 'x')));
     assert.deepEqual(await lookup.verify(plain('d', 'x')), { kind: 'tempfail', reason: 'lookup queue full' });
     assert.equal(count(seen, (e) => e.type === 'lookup.overflow'), 1);

@@ -14,6 +14,8 @@ import { startCheck } from './imap.js';
 export interface LookupActorOptions {
   /** Most requests waiting for a free connection; beyond it requests tempfail at once. */
   maxQueue?: number;
+  /** The cache's clock (tests); the real one by default. */
+  clock?: { now(): number };
 }
 
 /** One pending check, shared by every identical request that arrives before it ends. */
@@ -54,6 +56,7 @@ export class LookupActor implements Verifier {
       positiveTtl: config.cache.positiveTtl,
       negativeTtl: config.cache.negativeTtl,
       onEvict: (polarity) => events.emit({ type: 'lookup.evict', remote: config.id, polarity }),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
   }
 
