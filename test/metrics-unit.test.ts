@@ -8,12 +8,11 @@ import { createMetrics, type Metrics, type MetricsSources } from '../src/metrics
 import { parseExposition, promtoolCheck, sampleValue, type ExpositionSample } from './helpers/prometheus.js';
 
 // Stats sources are plain objects here: the real pool and actors are exercised in metrics-e2e.
-function fakeSources(): MetricsSources & { busy: { seconds: number } } {
-  const busy = { seconds: 0 };
+function fakeSources(): MetricsSources {
   return {
-    busy,
     listeners: ['smtp', 'submission'],
-    pool: { stats: () => ({ threads: 2, queueSize: 3, maxQueue: 64, completed: 0, busySeconds: busy.seconds }) },
+    // The pool's own busySeconds starts at 0 with each generation's pool: the metrics count the task events instead.
+    pool: { stats: () => ({ threads: 2, queueSize: 3, maxQueue: 64, completed: 0, busySeconds: 0 }) },
     remotes: () => [
       {
         path: 'remote/imap',
@@ -99,7 +98,6 @@ describe('metrics from events', () => {
     bus.emit({ type: 'pool.task', kind: 'hash', seconds: 0.5, ok: false, threadId: 2 });
     bus.emit({ type: 'pool.task', kind: 'sasl', seconds: 0.0001, ok: true, threadId: 1 });
     bus.emit({ type: 'pool.refused', kind: 'rules', reason: 'queue_full' });
-    sources.busy.seconds = 0.7501;
 
     const { samples } = await scrape(metrics);
     assert.equal(sampleValue(samples, 'postern_pool_threads'), 2);
@@ -143,6 +141,24 @@ describe('metrics from events', () => {
     assert.equal(sampleValue(samples, 'postern_lookup_joins_total', imap), 1);
     assert.equal(sampleValue(samples, 'postern_lookup_cache_evictions_total', { ...imap, polarity: 'negative' }), 1);
     assert.equal(sampleValue(samples, 'postern_lookup_queue_overflows_total', imap), 1);
+  });
+
+  test('a remote no longer in use (a reload removed it) has no gauge series; a remote added later gets its counters at 0', async () => {
+    let remotes: MetricsSources['remotes'] = () => [];
+    const switching = createMetrics(new EventBus(), { ...fakeSources(), remotes: () => remotes() });
+    try {
+      const none = (await scrape(switching)).samples;
+      assert.equal(none.filter((s) => s.labels.remote === 'imap').length, 0);
+      remotes = fakeSources().remotes;
+      const added = (await scrape(switching)).samples;
+      assert.equal(sampleValue(added, 'postern_lookup_imap_connections_limit', { remote: 'imap' }), 10);
+      assert.equal(sampleValue(added, 'postern_lookup_cache_misses_total', { remote: 'imap' }), 0);
+      remotes = () => [];
+      const removed = (await scrape(switching)).samples;
+      assert.equal(removed.filter((s) => s.name === 'postern_lookup_imap_connections_limit').length, 0);
+    } finally {
+      switching.close();
+    }
   });
 
   test('no label carries a user name or client address; promtool finds no problems', async () => {

@@ -25,6 +25,8 @@ export function lookupMetrics(registry: Registry, backends: LookupBackends): (ev
   const registers = [registry];
   const perRemote = (read: (s: LookupStats) => number) =>
     function (this: Gauge<'remote'>): void {
+      // A remote a reload removed has no series any more.
+      this.reset();
       for (const [remote, stats] of statsById(backends)) {
         precreate(remote);
         this.set({ remote }, read(stats));
@@ -57,6 +59,7 @@ export function lookupMetrics(registry: Registry, backends: LookupBackends): (ev
     labelNames: ['remote', 'polarity'] as const,
     registers,
     collect() {
+      this.reset();
       for (const [remote, s] of statsById(backends)) {
         this.set({ remote, polarity: 'positive' }, s.positive);
         this.set({ remote, polarity: 'negative' }, s.negative);

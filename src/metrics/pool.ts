@@ -45,8 +45,8 @@ export function poolMetrics(registry: Registry, source: PoolStatsSource): (event
     help: 'Busy worker time over available worker time since start; use rate(postern_pool_busy_seconds_total) / postern_pool_threads for a window.',
     registers,
     collect() {
-      const { threads, busySeconds } = source.stats();
-      const capacity = threads * ((performance.now() - startedAt) / 1000);
+      // From the events, like the busy counter: a pool replaced by a reload starts its own stats at 0.
+      const capacity = source.stats().threads * ((performance.now() - startedAt) / 1000);
       this.set(capacity > 0 ? busySeconds / capacity : 0);
     },
   });
@@ -75,6 +75,7 @@ export function poolMetrics(registry: Registry, source: PoolStatsSource): (event
     registers,
   });
 
+  let busySeconds = 0;
   busy.inc(0);
   for (const kind of KINDS) {
     for (const ok of ['true', 'false']) tasks.inc({ kind, ok }, 0);
@@ -88,5 +89,6 @@ export function poolMetrics(registry: Registry, source: PoolStatsSource): (event
     tasks.inc({ kind: event.kind, ok: String(event.ok) });
     duration.observe({ kind: event.kind }, event.seconds);
     busy.inc(event.seconds);
+    busySeconds += event.seconds;
   };
 }
