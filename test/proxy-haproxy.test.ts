@@ -5,8 +5,14 @@
 // The bad, cut-off and missing headers are sent by the test itself, from a trusted address: HAProxy
 // never sends those on demand.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
+import { parseConfig } from '../src/config/load.js';
 import type { PosternEvent } from '../src/events.js';
 import { startDovecot, type RunningDovecot } from './helpers/dovecot.js';
 import { startHaproxy, type RunningHaproxy } from './helpers/haproxy.js';
@@ -255,4 +261,21 @@ test('a trusted peer that sends no header is closed after 5 s, without a greetin
   assert.ok(ms >= 4_900, `closed after ${ms} ms`);
   const last = seen('proxy.refused').at(-1);
   assert.deepEqual(last, { type: 'proxy.refused', listener: 'v1', peerIp: '127.0.0.1', reason: 'timeout', received: 0 });
+});
+
+test('the README\'s "Running several nodes" snippets are valid: haproxy -c accepts its HAProxy config, Postern loads its own', async () => {
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('## Running several nodes'));
+  const block = (lang: string): string => {
+    const m = new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(section);
+    assert.ok(m, `a ${lang} block`);
+    return m[1] ?? '';
+  };
+  const file = join(await mkdtemp(join(tmpdir(), 'postern-readme-')), 'haproxy.cfg');
+  await writeFile(file, block('haproxy'));
+  const { stdout } = await promisify(execFile)('haproxy', ['-c', '-f', file]);
+  assert.match(stdout, /Configuration file is valid/);
+  const config = parseConfig(`${block('toml')}[server.listener."submission"]\nbind = "127.0.0.1:0"\n`, 'README.toml');
+  assert.equal(config.listeners[0]?.proxy.trustedNetworks.length, 2);
+  assert.deepEqual(config.warnings, []);
 });
