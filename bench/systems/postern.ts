@@ -15,6 +15,8 @@ export interface PosternScenario {
   lookup: PosternLookup;
   /** [server.workers] threads; Postern's default (availableParallelism) when omitted. */
   threads?: number;
+  /** server.proxy.trusted-networks: those peers must send a PROXY header (a load balancer in front). */
+  proxyTrusted?: string[];
 }
 
 const toml = JSON.stringify;
@@ -24,7 +26,9 @@ export function posternConfig(fx: Fixture, s: PosternScenario): string {
   const head = `
 [server]
 hostname = "localhost"
-${s.threads === undefined ? '' : `\n[server.workers]\nthreads = ${s.threads}\n`}
+# One control socket per system: several run side by side in the bench's directory.
+control-socket = ${toml(join(fx.dir, `${s.name}.sock`))}
+${s.threads === undefined ? '' : `\n[server.workers]\nthreads = ${s.threads}\n`}${s.proxyTrusted === undefined ? '' : `\n[server.proxy]\ntrusted-networks = ${toml(s.proxyTrusted)}\n`}
 [server.listener."submission"]
 bind = ["127.0.0.1:0"]
 
