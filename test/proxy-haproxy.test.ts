@@ -15,6 +15,7 @@ import { after, before, test } from 'node:test';
 import { parseConfig } from '../src/config/load.js';
 import type { PosternEvent } from '../src/events.js';
 import { startDovecot, type RunningDovecot } from './helpers/dovecot.js';
+import { imapsRemote } from './helpers/fixtures.js';
 import { startHaproxy, type RunningHaproxy } from './helpers/haproxy.js';
 import { basics, scratch, startPostern, type TestPostern } from './helpers/postern.js';
 import { parseExposition, promtoolCheck } from './helpers/prometheus.js';
@@ -59,15 +60,7 @@ mechanisms = [ { if = "remote-ip", eq = "${CLIENT.v2}", then = ["plain", "login"
 lookup = "remote/imap"
 [session.auth.errors]
 wait = "1ms"
-[remote."imap"]
-address = "127.0.0.1"
-port = ${imapsPort}
-protocol = "imap"
-lookup = true
-timeout = "5s"
-tls.implicit = true
-tls.allow-invalid-certs = true
-`;
+${imapsRemote(imapsPort)}`;
 
 let dovecot: RunningDovecot;
 let postern: TestPostern;

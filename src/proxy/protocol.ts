@@ -11,7 +11,7 @@ import type { Endpoint } from './header.js';
 import { readProxyHeader } from './reader.js';
 
 /** How long a trusted peer has to send its whole header, from the accept. */
-export const HEADER_TIMEOUT_MS = 5_000;
+const HEADER_TIMEOUT_MS = 5_000;
 
 export class ProxyProtocol {
   readonly #events: EventBus;
