@@ -26,11 +26,11 @@ export function posternConfig(fx: Fixture, s: PosternScenario): string {
   const head = `
 [server]
 hostname = "localhost"
-# One control socket per system: several run side by side in the bench's directory.
 control-socket = ${toml(join(fx.dir, `${s.name}.sock`))}
-${s.threads === undefined ? '' : `\n[server.workers]\nthreads = ${s.threads}\n`}${s.proxyTrusted === undefined ? '' : `\n[server.proxy]\ntrusted-networks = ${toml(s.proxyTrusted)}\n`}
+${s.threads === undefined ? '' : `\n[server.workers]\nthreads = ${s.threads}\n`}
 [server.listener."submission"]
 bind = ["127.0.0.1:0"]
+${s.proxyTrusted === undefined ? '' : `\n[server.proxy]\ntrusted-networks = ${toml(s.proxyTrusted)}\n`}
 
 [server.tls]
 enable = true
