@@ -57,6 +57,11 @@ const sum = (counts: Record<string, number>): number => Object.values(counts).re
 
 type RunsRow = Row & { runs?: LoadResult[] };
 
+/** Systems compared with another Postern rather than with the baseline. */
+const REFERENCE: Readonly<Record<string, { system: string; note: string }>> = {
+  'postern-haproxy': { system: 'postern-local', note: 'one node behind HAProxy (mode tcp, send-proxy-v2), vs the same config direct' },
+};
+
 function throughputRow(section: string, system: string, runs: LoadResult[], baseline?: RunsRow, haraka?: RunsRow): RunsRow {
   const row: RunsRow = {
     runs,
@@ -103,6 +108,12 @@ export function summarize(m: Measurements): { rows: Row[]; targets: Target[] } {
   if (haraka !== undefined) rows.push(haraka);
   for (const [name, runs] of Object.entries(m.throughput)) {
     if (name === 'baseline' || name === 'haraka' || runs.length === 0) continue;
+    const reference = REFERENCE[name];
+    const against = reference === undefined ? undefined : runsOf(reference.system);
+    if (reference !== undefined && against !== undefined) {
+      rows.push({ ...throughputRow('balancer', name, runs, throughputRow('balancer', reference.system, against)), ratioTo: reference.system, note: reference.note });
+      continue;
+    }
     rows.push(throughputRow(name.includes('-t') ? 'workers' : 'throughput', name, runs, baseline, haraka));
   }
 

@@ -3,7 +3,8 @@
 // ratios, and writes the same as JSON to bench/results/latest.json (smoke.json for --smoke).
 //
 // Names for --only: baseline, haraka, postern-local, postern-imap-warm (throughput), cold (Postern's
-// cold IMAP path and direct Dovecot logins), single-flight, memory, sweep (worker threads 1, 2, 4).
+// cold IMAP path and direct Dovecot logins), single-flight, memory, sweep (worker threads 1, 2, 4),
+// haproxy (postern-local's config on a node behind HAProxy, against postern-local direct).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -17,9 +18,10 @@ import type { RunningSystem } from './process.js';
 import { formatTable, machine, summarize, type Measurements, type MemorySample } from './report.js';
 import { startBaseline } from './systems/baseline.js';
 import { startHaraka } from './systems/haraka.js';
+import { startBehindHaproxy } from './systems/haproxy.js';
 import { startPosternSystem } from './systems/postern.js';
 
-const ALL = ['baseline', 'haraka', 'postern-local', 'postern-imap-warm', 'cold', 'single-flight', 'memory', 'sweep'] as const;
+const ALL = ['baseline', 'haraka', 'postern-local', 'postern-imap-warm', 'cold', 'single-flight', 'memory', 'sweep', 'haproxy'] as const;
 type Name = (typeof ALL)[number];
 
 interface Settings {
@@ -120,7 +122,11 @@ async function main(): Promise<void> {
     };
     if (only.has('baseline')) add('baseline', s.seconds, () => startBaseline(fx));
     if (only.has('haraka')) add('haraka', s.seconds, () => startHaraka(fx));
-    if (only.has('postern-local')) add('postern-local', s.seconds, () => startPosternSystem(fx, { name: 'postern-local', lookup: { kind: 'directory' } }));
+    // The balancer's overhead is measured against the same node direct, in the same rounds.
+    if (only.has('postern-local') || only.has('haproxy')) {
+      add('postern-local', s.seconds, () => startPosternSystem(fx, { name: 'postern-local', lookup: { kind: 'directory' } }));
+    }
+    if (only.has('haproxy')) add('postern-haproxy', s.seconds, () => startBehindHaproxy(fx, { name: 'postern-haproxy', lookup: { kind: 'directory' } }));
     if (only.has('postern-imap-warm')) {
       add('postern-imap-warm', s.seconds, () => startPosternSystem(fx, { name: 'postern-imap-warm', lookup: imap(1000) }));
     }

@@ -17,6 +17,11 @@ export type TaskKind = 'sasl' | 'rules' | 'hash';
 /** Why a task never ran to an answer on a worker. */
 export type PoolRefusal = 'queue_full' | 'closed' | 'worker_failed';
 
+/** What a trusted peer's PROXY protocol header said: a client (`proxied`), or keep the peer's own address. */
+export type ProxyResult = 'proxied' | 'local';
+/** Why a trusted peer's connection was closed before its session: no valid header, none in time, or it hung up first. */
+export type ProxyRefusal = 'malformed' | 'timeout' | 'truncated';
+
 export type PosternEvent =
   | { type: 'session.connect'; sessionId: string; listener: string; remoteIp: string; secure: boolean }
   | { type: 'session.close'; sessionId: string; listener: string }
@@ -54,7 +59,14 @@ export type PosternEvent =
   /** A task that ran on a worker (`ok` = it returned rather than threw). */
   | { type: 'pool.task'; kind: TaskKind; seconds: number; ok: boolean; threadId: number }
   /** A task that never ran to an answer: the queue was full, the pool closing, or its worker died. */
-  | { type: 'pool.refused'; kind: TaskKind; reason: PoolRefusal };
+  | { type: 'pool.refused'; kind: TaskKind; reason: PoolRefusal }
+  /** A trusted peer's PROXY header: `remoteIp` is the session's address from here on. */
+  | { type: 'proxy.header'; listener: string; peerIp: string; version: 1 | 2; result: 'proxied'; remoteIp: string }
+  /** `why`: a v2 LOCAL (the balancer's health check), v1 UNKNOWN or v2 without an IP family, or a Unix socket. */
+  | { type: 'proxy.header'; listener: string; peerIp: string; version: 1 | 2; result: 'local'; why: 'local' | 'unknown' | 'unix'; remoteIp: string }
+  | { type: 'proxy.refused'; listener: string; peerIp: string; reason: 'malformed'; detail: string }
+  /** `received`: the bytes of a header that had come when the wait ended. */
+  | { type: 'proxy.refused'; listener: string; peerIp: string; reason: 'timeout' | 'truncated'; received: number };
 
 type Listener = (event: PosternEvent) => void;
 

@@ -34,6 +34,10 @@ function levelOf(event: PosternEvent): 'info' | 'warn' | 'debug' {
       return 'warn';
     case 'lookup.check':
       return event.result === 'tempfail' ? 'warn' : 'debug';
+    // A trusted peer that connects and closes without a byte is a plain TCP health check; a bad, late or
+    // cut-off header means the balancer and Postern disagree.
+    case 'proxy.refused':
+      return event.reason === 'truncated' && event.received === 0 ? 'debug' : 'warn';
     case 'session.connect':
     case 'session.close':
     case 'session.tls':
@@ -44,6 +48,7 @@ function levelOf(event: PosternEvent): 'info' | 'warn' | 'debug' {
     case 'lookup.evict':
     case 'pool.task':
     case 'pool.refused': // the session's own auth.result or rejection says it at warn, with the reason
+    case 'proxy.header': // session.connect says the client at info
       return 'debug';
   }
 }

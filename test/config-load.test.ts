@@ -75,6 +75,7 @@ test('every default, from the smallest config (one listener)', () => {
         hostname: hostname(),
         greeting: 'Postern ESMTP at your service',
         tls: { enable: false, implicit: false, certificate: null },
+        proxy: { trustedNetworks: [] },
       },
     ],
     auth: {
@@ -175,6 +176,7 @@ tls.allow-invalid-certs = true
     hostname: 'mx.example.org',
     greeting: 'hello',
     tls: { enable: true, implicit: false, certificate: main },
+    proxy: { trustedNetworks: [] },
   });
   assert.deepEqual(submissions, {
     id: 'submissions',
@@ -183,6 +185,7 @@ tls.allow-invalid-certs = true
     hostname: 'submit.example.org',
     greeting: 'tls only',
     tls: { enable: true, implicit: true, certificate: { id: 'other', cert: 'other.pem', privateKey: 'other.key' } },
+    proxy: { trustedNetworks: [] },
   });
   assert.deepEqual(plain?.tls, { enable: false, implicit: false, certificate: null });
   assert.equal(metrics?.protocol, 'http');

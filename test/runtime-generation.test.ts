@@ -62,7 +62,7 @@ test('a session keeps the generation it connected with; new sessions get the new
   }
 });
 
-test('shutdown: listeners stop first, open sessions still authenticate and submit in the grace period, then sessions, the control socket, metrics, backends and the spool close in that order', async () => {
+test('shutdown: listeners stop first, open sessions still authenticate and submit in the grace period, then sockets still in a PROXY header, sessions, the control socket, metrics, backends and the spool close in that order', async () => {
   const { dir, cert } = await scratch();
   const server = await startPostern(basics(dir, cert) + USERS + auth('["plain"]'));
   const { client } = await session(server);
@@ -86,7 +86,7 @@ test('shutdown: listeners stop first, open sessions still authenticate and submi
   await closing;
 
   const steps = logged(server.logs, 'shutdown.step').map((l) => l.step);
-  assert.deepEqual(steps, ['listeners', 'sessions', 'control', 'metrics', 'directories', 'spool']);
+  assert.deepEqual(steps, ['listeners', 'proxy', 'sessions', 'control', 'metrics', 'directories', 'spool']);
   assert.equal((await readdir(join(dir, 'queue'))).filter((f) => f.endsWith('.json')).length, 1);
 });
 

@@ -15,6 +15,8 @@ export interface PosternScenario {
   lookup: PosternLookup;
   /** [server.workers] threads; Postern's default (availableParallelism) when omitted. */
   threads?: number;
+  /** server.proxy.trusted-networks: those peers must send a PROXY header (a load balancer in front). */
+  proxyTrusted?: string[];
 }
 
 const toml = JSON.stringify;
@@ -28,6 +30,7 @@ control-socket = ${toml(join(fx.dir, `${s.name}.sock`))}
 ${s.threads === undefined ? '' : `\n[server.workers]\nthreads = ${s.threads}\n`}
 [server.listener."submission"]
 bind = ["127.0.0.1:0"]
+${s.proxyTrusted === undefined ? '' : `\n[server.proxy]\ntrusted-networks = ${toml(s.proxyTrusted)}\n`}
 
 [server.tls]
 enable = true

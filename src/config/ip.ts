@@ -82,3 +82,24 @@ export function inNetwork(network: Network, address: number[]): boolean {
   }
   return true;
 }
+
+/**
+ * The text form of 4 or 16 address bytes: dotted IPv4 (v4-mapped IPv6 too, as parseIp folds it), or
+ * IPv6 in RFC 5952's canonical form (lowercase, no leading zeros, the longest run of two or more zero
+ * groups — the first on a tie — as "::"), the form smtp-server gives a session's address.
+ */
+export function formatIp(bytes: number[]): string {
+  if (bytes.length === 4) return bytes.join('.');
+  if (isV4Mapped(bytes)) return bytes.slice(12).join('.');
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0));
+  let [start, length] = [-1, 1];
+  for (let i = 0; i < 8; ) {
+    let end = i;
+    while (end < 8 && groups[end] === 0) end++;
+    if (end - i > length) [start, length] = [i, end - i];
+    i = end === i ? i + 1 : end;
+  }
+  const hex = (from: number, to: number): string => groups.slice(from, to).map((g) => g.toString(16)).join(':');
+  return start < 0 ? hex(0, 8) : `${hex(0, start)}::${hex(start + length, 8)}`;
+}

@@ -2,6 +2,7 @@
 import { hostname as osHostname } from 'node:os';
 import { parseIp } from './ip.js';
 import type { KeyPath } from './key-path.js';
+import { readListenerProxy, readProxyDefaults } from './proxy.js';
 import type { ConfigReader } from './reader.js';
 import type { BindAddress, CertificateConfig, ListenerConfig } from './types.js';
 
@@ -72,6 +73,8 @@ export function readServer(reader: ConfigReader): ServerSection {
     reader.error(certificatePath, `unknown certificate "${tlsDefaults.certificate}" (no [certificate."${tlsDefaults.certificate}"])`);
   }
 
+  const proxyDefaults = readProxyDefaults(reader);
+
   const ids = reader.tableKeys(['server', 'listener']);
   if (ids.length === 0) reader.error(['server', 'listener'], 'no listeners declared: add [server.listener."<id>"] with bind = "ip:port"');
   const bound = new Map<string, string>();
@@ -107,6 +110,7 @@ export function readServer(reader: ConfigReader): ServerSection {
       hostname: reader.string(at('hostname')) ?? hostname,
       greeting: reader.string(at('greeting')) ?? greeting,
       tls: { enable: false, implicit: false, certificate: null },
+      proxy: readListenerProxy(reader, id, protocol, proxyDefaults),
     };
     if (protocol === 'http') {
       // /metrics is served in the clear; server.tls.* is meant for the SMTP listeners.

@@ -83,6 +83,8 @@ export interface ListenerConfig {
     /** Resolved certificate, null when TLS is disabled. */
     certificate: CertificateConfig | null;
   };
+  /** Peers that must open with a PROXY protocol header (empty: none; always empty on http listeners). */
+  proxy: { trustedNetworks: Network[] };
 }
 
 export interface RemoteConfig {

@@ -10,6 +10,7 @@ import { describeError } from '../errors.js';
 import { EventBus } from '../events.js';
 import { logEvents, type Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
+import { ProxyProtocol } from '../proxy/protocol.js';
 import { startHttpListener, startSmtpListener, type RunningListener } from '../smtp/listeners.js';
 import { Spool } from '../spool/spool.js';
 import { VERSION } from '../version.js';
@@ -60,6 +61,7 @@ class Postern implements RunningPostern {
   readonly #lifecycle = new Lifecycle();
   /** The current generation and those still draining. */
   readonly #generations = new Set<Generation>();
+  readonly #proxy: ProxyProtocol;
   readonly #startedAt = Date.now();
   #current: Generation | undefined;
   #shared: LongLived | undefined;
@@ -68,6 +70,7 @@ class Postern implements RunningPostern {
   constructor(events: EventBus, logger: Logger) {
     this.events = events;
     this.#logger = logger;
+    this.#proxy = new ProxyProtocol(events);
     this.control = new ControlServer((verb, error) =>
       logger.error({ event: 'control.fault', verb, error: describeError(error) }, 'a control command failed'),
     );
@@ -118,6 +121,9 @@ class Postern implements RunningPostern {
       return Promise.all([...this.#generations].map((g) => g.close(graceMs))).then(() => undefined);
     });
 
+    // Sockets still in their PROXY header when the listeners have stopped are cut, not drained.
+    this.#lifecycle.onClose('proxy', () => this.#proxy.close());
+
     this.#lifecycle.onClose('listeners', () => Promise.all(this.listeners.map((l) => l.close())).then(() => undefined));
     await this.#startListeners(config, metrics);
   }
@@ -158,8 +164,11 @@ class Postern implements RunningPostern {
     const dispatch =
       (listenerId: string) =>
       (socket: Socket): void => {
-        // Nothing we could say: this generation no longer has the listener the socket came in on.
-        if (!this.generation.accept(listenerId, socket)) socket.destroy();
+        // Trust is the config's current at the accept; the session goes to the generation current once the header is in.
+        void this.#proxy.client(listenerId, socket, this.generation.config).then((client) => {
+          // Nothing we could say: this generation no longer has the listener the socket came in on.
+          if (client !== null && !this.generation.accept(listenerId, socket, client)) socket.destroy();
+        });
       };
     for (const listener of config.listeners) {
       this.listeners.push(

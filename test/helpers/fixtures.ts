@@ -40,3 +40,11 @@ export function memoryDirectory(users: User[], id = 'local'): string {
   );
   return `\n[directory.${q(id)}]\ntype = "memory"\n${entries.join('')}`;
 }
+
+/**
+ * `[remote."<id>"]` on a test Dovecot's implicit-TLS port, usable as `remote/<id>`. Its certificate is
+ * the test's own, so it is not verified. `extra`: more keys of the table, one per line.
+ */
+export function imapsRemote(port: number, extra = '', id = 'imap'): string {
+  return `\n[remote.${JSON.stringify(id)}]\naddress = "127.0.0.1"\nport = ${port}\nprotocol = "imap"\nlookup = true\ntimeout = "5s"\ntls.implicit = true\ntls.allow-invalid-certs = true\n${extra}`;
+}

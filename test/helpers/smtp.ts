@@ -1,7 +1,13 @@
 // A raw SMTP client over real sockets, for asserting exact reply codes and texts line by line.
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type Socket, type TcpNetConnectOpts } from 'node:net';
 import assert from 'node:assert/strict';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+
+export interface ConnectOptions {
+  tls?: boolean;
+  host?: string;
+  localAddress?: string;
+}
 
 export interface SmtpReply {
   code: number;
@@ -26,11 +32,12 @@ export class SmtpClient {
     this.#attach(socket);
   }
 
-  static async connect(port: number, options: { tls?: boolean; host?: string } = {}): Promise<SmtpClient> {
+  /** `localAddress`: the client's own address, e.g. "127.0.0.5" (any of 127.0.0.0/8 works on loopback). */
+  static async connect(port: number, options: ConnectOptions = {}): Promise<SmtpClient> {
     const host = options.host ?? '127.0.0.1';
-    const socket = options.tls
-      ? tlsConnect({ port, host, rejectUnauthorized: false, servername: 'localhost' })
-      : netConnect({ port, host });
+    // tls.connect hands these to net.connect (its types lack localAddress).
+    const tcp: TcpNetConnectOpts = { port, host, localAddress: options.localAddress };
+    const socket = options.tls ? tlsConnect({ ...tcp, rejectUnauthorized: false, servername: 'localhost' }) : netConnect(tcp);
     await new Promise<void>((resolve, reject) => {
       socket.once(options.tls ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);
@@ -133,8 +140,8 @@ export interface Ports {
 }
 
 /** A session on a STARTTLS listener, through EHLO, STARTTLS (asserted 220) and EHLO again. */
-export async function secured(server: Ports, listener = 'submission'): Promise<SmtpClient> {
-  const c = await SmtpClient.connect(server.port(listener));
+export async function secured(server: Ports, listener = 'submission', options: ConnectOptions = {}): Promise<SmtpClient> {
+  const c = await SmtpClient.connect(server.port(listener), options);
   await c.ehlo();
   assert.equal((await c.starttls()).code, 220);
   await c.ehlo();
@@ -142,8 +149,8 @@ export async function secured(server: Ports, listener = 'submission'): Promise<S
 }
 
 /** A session on an implicit-TLS listener, through EHLO. */
-export async function securedImplicit(server: Ports, listener = 'submissions'): Promise<SmtpClient> {
-  const c = await SmtpClient.connect(server.port(listener), { tls: true });
+export async function securedImplicit(server: Ports, listener = 'submissions', options: ConnectOptions = {}): Promise<SmtpClient> {
+  const c = await SmtpClient.connect(server.port(listener), { ...options, tls: true });
   await c.ehlo();
   return c;
 }
