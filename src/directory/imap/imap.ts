@@ -19,14 +19,17 @@ function tlsOptions(o: ImapTransportOptions, secureContext: SecureContext): Conn
 }
 
 /**
- * node:net and node:tls, opened the way imapflow opens them by default, through its documented
- * `transport` hook: it hands us the socket, so a check can hold its concurrency slot until the
- * connection is really closed, not merely abandoned.
+ * node:net and node:tls, opened as imapflow opens them by default (plus noDelay), through its
+ * documented `transport` hook: it hands us the socket, so a check can hold its concurrency slot
+ * until the connection is really closed, not merely abandoned.
  */
 function trackingTransport(secureContext: SecureContext, onSocket: (socket: ImapTransportSocket) => void): ImapTransport {
   return {
     connect(o, onConnect) {
-      const socket = o.secure ? tlsConnect(tlsOptions(o, secureContext), onConnect) : tcpConnect({ host: o.host, port: o.port }, onConnect);
+      // noDelay: a flight written in pieces (the TLS Finished, then the command after it) leaves at
+      // once; with Nagle the second piece would wait for the first one's acknowledgement, a round trip.
+      const tcp = tcpConnect({ host: o.host, port: o.port, noDelay: true }, o.secure ? undefined : onConnect);
+      const socket = o.secure ? tlsConnect({ ...tlsOptions(o, secureContext), socket: tcp }, onConnect) : tcp;
       onSocket(socket);
       return socket;
     },
@@ -37,6 +40,8 @@ function trackingTransport(secureContext: SecureContext, onSocket: (socket: Imap
     },
   };
 }
+
+let checks = 0;
 
 function options(remote: RemoteConfig, credentials: Credentials, client: ClientInfo | undefined, transport: ImapTransport): CheckSessionOptions {
   return {
@@ -58,11 +63,13 @@ function options(remote: RemoteConfig, credentials: Credentials, client: ClientI
     // Sent in ID before authenticating: Dovecot (from login_trusted_networks) then logs the SMTP client's
     // address and applies its per-IP auth penalty to that client, not to every user behind Postern.
     clientInfo: { name: 'Postern', ...(client === undefined ? {} : { 'x-originating-ip': client.remoteIp }) },
-    // Our own timer bounds the whole check; imapflow's (16 s greeting, 90 s connect, 5 min socket by
-    // default) are set to the same bound so none of them can outlast or second-guess it.
+    // Our own timer bounds the whole check; imapflow's connect and greeting timers (90 s and 16 s by
+    // default) are set to the same bound so neither can outlast or second-guess it. Its socket
+    // inactivity timer is not armed at all (CheckSession.configureSocket).
     connectionTimeout: remote.timeout,
     greetingTimeout: remote.timeout,
-    socketTimeout: remote.timeout,
+    // Only its logs would show it (none here): a counter instead of the random one it draws per connection.
+    id: String(++checks),
   };
 }
 

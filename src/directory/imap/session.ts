@@ -3,6 +3,7 @@
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import { compiler } from 'imapflow/lib/handler/imap-handler.js';
 import { getErrorText, getStatusCode, isServerRefusal } from 'imapflow/lib/tools.js';
+import type { Socket } from 'node:net';
 import { TempFailure } from '../../errors.js';
 
 type TokenMechanism = 'OAUTHBEARER' | 'XOAUTH2';
@@ -21,12 +22,14 @@ interface Internals {
   exec(command: string, attributes: unknown[], options?: { onPlusTag?: () => Promise<void> }): Promise<{ next(): void }>;
   /** Writes one line to the (possibly upgraded) socket, CRLF appended. */
   write(chunk: Buffer): void;
+  /** The socket commands are written to (the TLS one after STARTTLS). */
+  writeSocket: Socket;
   /** imapflow's own authentication: mechanism choice, PLAIN/LOGIN without SASL-IR, the tokens, LOGIN. */
   authenticate(): Promise<boolean>;
 }
 
 const inherited = ImapFlow.prototype as unknown as Internals & Record<string, unknown>;
-for (const name of ['startSession', 'setAuthenticationState', 'run', 'exec', 'write', 'authenticate']) {
+for (const name of ['startSession', 'setAuthenticationState', 'configureSocket', 'run', 'exec', 'write', 'authenticate']) {
   if (typeof inherited[name] !== 'function') throw new Error(`imapflow has no ${name}(); src/directory/imap/session.ts needs updating`);
 }
 const inheritedAuthenticate = inherited.authenticate;
@@ -83,10 +86,26 @@ export class CheckSession extends ImapFlow {
     // Never credentials in clear: with doSTARTTLS this throws unless the upgrade happened.
     await this.upgradeToSTARTTLS();
     this.#pinMechanism();
-    this.#sendId();
-    if (this.#plainWithInitialResponse()) await this.#authenticatePlain(this.#password ?? '');
-    else await inheritedAuthenticate.call(this);
+    // ID and AUTHENTICATE in one TLS record and one segment: two writes would be two segments, and
+    // Nagle holds the second until the first is acknowledged, a round trip on a real network.
+    const socket = this.#internals.writeSocket;
+    socket.cork();
+    let authenticated: Promise<unknown>;
+    try {
+      this.#sendId();
+      authenticated = this.#plainWithInitialResponse() ? this.#authenticatePlain(this.#password ?? '') : inheritedAuthenticate.call(this);
+    } finally {
+      socket.uncork();
+    }
+    await authenticated;
   }
+
+  /**
+   * Replaces imapflow's per-socket set-up (TCP keepalive, an inactivity timer), called for the TCP
+   * socket and again for the TLS one: a check lives for a few round trips and the caller's timer
+   * bounds all of it, so both were syscalls and timers spent on nothing.
+   */
+  configureSocket(): void {}
 
   /**
    * Called by imapflow's authenticate() after a success: the same, without the CAPABILITY it would
