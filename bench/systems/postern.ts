@@ -24,6 +24,8 @@ export function posternConfig(fx: Fixture, s: PosternScenario): string {
   const head = `
 [server]
 hostname = "localhost"
+# One per system: several Posterns run side by side from the same directory.
+control-socket = ${toml(join(fx.dir, `${s.name}.sock`))}
 ${s.threads === undefined ? '' : `\n[server.workers]\nthreads = ${s.threads}\n`}
 [server.listener."submission"]
 bind = ["127.0.0.1:0"]
