@@ -21,6 +21,8 @@ export interface LatencyProxyOptions {
 
 export interface LatencyProxy {
   port: number;
+  /** Changes the added round-trip time for chunks from now on (the bench runs its RTTs through one proxy). */
+  setRtt(ms: number): void;
   /** Every connection accepted so far, oldest first. */
   traces(): TraceEvent[][];
   stop(): Promise<void>;
@@ -67,9 +69,9 @@ class DelayedPipe {
   #timer: NodeJS.Timeout | undefined;
   #target: Socket | undefined;
 
-  /** `delivered`: told of each item as it is handed on. */
+  /** `delay()`: the one-way delay now; `delivered`: told of each item as it is handed on. */
   constructor(
-    private readonly delayMs: number,
+    private readonly delay: () => number,
     private readonly delivered: (item: Item) => void = () => {},
   ) {}
 
@@ -80,7 +82,7 @@ class DelayedPipe {
   }
 
   push(chunk: Item): void {
-    this.#queue.push({ due: performance.now() + this.delayMs, chunk });
+    this.#queue.push({ due: performance.now() + this.delay(), chunk });
     this.#pump();
   }
 
@@ -112,14 +114,15 @@ class DelayedPipe {
 
 export async function startLatencyProxy(o: LatencyProxyOptions): Promise<LatencyProxy> {
   const host = o.targetHost ?? '127.0.0.1';
-  const oneWay = o.rttMs / 2;
+  let oneWay = o.rttMs / 2;
+  const delay = (): number => oneWay;
   const traces: TraceEvent[][] = [];
   const open = new Set<{ client: Socket; upstream?: Socket; pipes: DelayedPipe[] }>();
   const server = createServer({ allowHalfOpen: true }, (client) => {
     const trace: TraceEvent[] = [];
     traces.push(trace);
-    const toServer = new DelayedPipe(oneWay);
-    const toClient = new DelayedPipe(oneWay, (item) => {
+    const toServer = new DelayedPipe(delay);
+    const toClient = new DelayedPipe(delay, (item) => {
       if (item === 'end') trace.push({ from: 'server', kind: 'end' });
       else if (item !== 'destroy') trace.push({ from: 'server', kind: 'data', bytes: item.length });
     });
@@ -167,6 +170,9 @@ export async function startLatencyProxy(o: LatencyProxyOptions): Promise<Latency
   });
   return {
     port: (server.address() as AddressInfo).port,
+    setRtt: (ms) => {
+      oneWay = ms / 2;
+    },
     traces: () => traces,
     stop: async () => {
       for (const { client, upstream, pipes } of open) {
