@@ -113,7 +113,11 @@ async function check(remote: RemoteConfig, credentials: Credentials, client: Cli
     return classification.kind === 'bad' ? { kind: 'bad' } : classification;
   } finally {
     clearTimeout(timer);
-    // Destroys the socket: after the verdict there is nothing more to say (no LOGOUT to wait for). Never reused.
-    imap?.close();
+    // Destroys the socket: after the verdict there is nothing more to say (no LOGOUT to wait for). Never
+    // reused. One macrotask later: the verdict settles while imapflow is still inside the chunk that
+    // carried it, and closing then destroys its parser stream with that chunk pending, which builds an
+    // ERR_STREAM_DESTROYED (stack trace and all) per check for nothing.
+    const session = imap;
+    setImmediate(() => session?.close());
   }
 }
