@@ -4,11 +4,11 @@
 // cannot be made to show them.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { RemoteConfig } from '../src/config/types.js';
 import { EventBus } from '../src/events.js';
 import { LookupActor } from '../src/directory/imap/actor.js';
 import type { Credentials } from '../src/sasl/types.js';
 import { startDovecot, type RunningDovecot } from './helpers/dovecot.js';
+import { remoteConfig } from './helpers/fixtures.js';
 import { clientTurns, startLatencyProxy, type LatencyProxy } from './helpers/latency-proxy.js';
 import { startScriptedImap, type ImapScript } from './helpers/scripted-imap.js';
 
@@ -29,29 +29,19 @@ after(async () => {
 
 /** A lookup; caching off by default, so every verify() is one IMAP check on its own connection. */
 function lookup(port: number, implicit: boolean, entries = 0): LookupActor {
-  const remote: RemoteConfig = {
-    id: 'imap',
-    address: '127.0.0.1',
-    port,
-    protocol: 'imap',
-    concurrency: 4,
-    timeout: 10_000,
-    lookup: true,
-    cache: { entries, positiveTtl: 60_000, negativeTtl: 60_000 },
-    tls: { implicit, allowInvalidCerts: true },
-  };
-  const actor = new LookupActor(remote, new EventBus());
+  const actor = new LookupActor(remoteConfig(port, { tls: { implicit, allowInvalidCerts: true } }, { entries }), new EventBus());
   closing.push(actor);
   return actor;
 }
 
-/** Checks one at a time through `proxy`; the client turns of each check's connection. */
-async function turnsOf(proxy: LatencyProxy, actor: LookupActor, checks: [Credentials, string][]): Promise<number[]> {
+/** Each check on a lookup of its own through `proxy`, one at a time; the client turns of each one's connection. */
+async function turnsOf(proxy: LatencyProxy, implicit: boolean, checks: [Credentials, string][]): Promise<number[]> {
   const turns: number[] = [];
   for (const [credentials, expected] of checks) {
+    const actor = lookup(proxy.port, implicit);
     const before = proxy.traces().length;
     assert.equal((await actor.verify(credentials, { remoteIp: '192.0.2.9' })).kind, expected);
-    // The check is over once its connection is closed (the actor's slot frees then): its trace is whole.
+    // close() waits for the check's connection to be closed: its trace is whole.
     await actor.close();
     const trace = proxy.traces()[before];
     assert.ok(trace !== undefined && proxy.traces().length === before + 1, 'one connection per check');
@@ -67,28 +57,26 @@ const VERDICTS: [Credentials, string][] = [
   [bearer('XOAUTH2', 'tok-alice'), 'ok'],
 ];
 
-// 40 ms round trips: flights are told apart by causality (what reached the client before it sent
-// more), so a slow machine cannot split one; the delay itself is not what is tested.
-test('a check over STARTTLS takes 4 client turns at Dovecot (target ≤ 5): STARTTLS, TLS hello, Finished + CAPABILITY, ID + AUTHENTICATE', async () => {
-  const proxy = await startLatencyProxy({ targetPort: dovecot.imapPort, rttMs: 40 });
+/**
+ * VERDICTS against the real Dovecot's `port`, through a proxy adding 40 ms round trips: flights are
+ * told apart by what reached the client before it sent more, so a slow machine cannot split one;
+ * the delay itself is not what is tested.
+ */
+async function turnsAtDovecot(port: number, implicit: boolean): Promise<number[]> {
+  const proxy = await startLatencyProxy({ targetPort: port, rttMs: 40 });
   try {
-    const turns = [];
-    for (const check of VERDICTS) turns.push(...(await turnsOf(proxy, lookup(proxy.port, false), [check])));
-    assert.deepEqual(turns, [4, 4, 4, 4]);
+    return await turnsOf(proxy, implicit, VERDICTS);
   } finally {
     await proxy.stop();
   }
+}
+
+test('a check over STARTTLS takes 4 client turns at Dovecot (target ≤ 5): STARTTLS, TLS hello, Finished + CAPABILITY, ID + AUTHENTICATE', async () => {
+  assert.deepEqual(await turnsAtDovecot(dovecot.imapPort, false), [4, 4, 4, 4]);
 });
 
 test('a check over implicit TLS takes 3 client turns at Dovecot (target ≤ 3): TLS hello, Finished, ID + AUTHENTICATE', async () => {
-  const proxy = await startLatencyProxy({ targetPort: dovecot.imapsPort, rttMs: 40 });
-  try {
-    const turns = [];
-    for (const check of VERDICTS) turns.push(...(await turnsOf(proxy, lookup(proxy.port, true), [check])));
-    assert.deepEqual(turns, [3, 3, 3, 3]);
-  } finally {
-    await proxy.stop();
-  }
+  assert.deepEqual(await turnsAtDovecot(dovecot.imapsPort, true), [3, 3, 3, 3]);
 });
 
 /** Runs `checks` against a scripted server; returns their verdict kinds and the server's record. */
@@ -109,8 +97,7 @@ test('a greeting without capabilities: CAPABILITY is asked first, then the check
   const server = await startScriptedImap({ implicit: false, greetingCapabilities: false, user: 'carol', password: 'carol-pw' });
   const proxy = await startLatencyProxy({ targetPort: server.port, rttMs: 40 });
   try {
-    const actor = lookup(proxy.port, false);
-    assert.deepEqual(await turnsOf(proxy, actor, [[plain('carol', 'carol-pw'), 'ok']]), [5]);
+    assert.deepEqual(await turnsOf(proxy, false, [[plain('carol', 'carol-pw'), 'ok']]), [5]);
     assert.deepEqual(server.commands.map((c) => `${c.name}${c.secure ? '' : ' (clear)'}`), [
       'CAPABILITY (clear)',
       'STARTTLS (clear)',
