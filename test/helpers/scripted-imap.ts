@@ -17,12 +17,10 @@ export interface ImapScript {
   greetingCapabilities?: boolean;
   /** SASL-IR offered (default true). */
   saslIr?: boolean;
-  /** ID offered (default true), and how the server answers it (default OK; `close`: drops the connection). */
-  id?: 'OK' | 'BAD' | 'absent' | 'close';
+  /** ID offered (default true), and how the server answers it (default OK). */
+  id?: 'OK' | 'BAD' | 'absent';
   /** After AUTHENTICATE PLAIN with an initial response, ask for it again with `+` (default false). */
   plusAfterInitialResponse?: boolean;
-  /** Hold the answer to ID (and, in order, every answer after it) back this long (default 0). */
-  holdIdAnswerMs?: number;
 }
 
 export interface ReceivedCommand {
@@ -33,8 +31,6 @@ export interface ReceivedCommand {
   args?: string;
   /** For AUTHENTICATE: whether the credentials came on the command line (SASL-IR). */
   initialResponse?: boolean;
-  /** For AUTHENTICATE: whether the answer to an earlier ID had been sent before it came. */
-  afterIdAnswer?: boolean;
 }
 
 export interface ScriptedImap {
@@ -74,16 +70,6 @@ export async function startScriptedImap(script: ImapScript): Promise<ScriptedIma
     socket.on('error', () => {}).on('close', () => sockets.delete(socket));
     const greeting = script.greetingCapabilities ?? true ? `[CAPABILITY ${capabilities(secure)}] ` : '';
     socket.write(`* OK ${greeting}Scripted IMAP ready.\r\n`);
-    // Answers go out in order, behind a held ID answer too.
-    let answers = Promise.resolve();
-    const answer = (text: string, holdMs = 0): void => {
-      answers = answers.then(async () => {
-        if (holdMs > 0) await new Promise((resolve) => setTimeout(resolve, holdMs));
-        if (!socket.destroyed) socket.write(text);
-      });
-    };
-    /** null until an ID came; then whether its answer has been sent. */
-    let idAnswered: boolean | null = null;
     let pending = '';
     /** The tag of an AUTHENTICATE waiting for its SASL response line. */
     let awaiting: string | null = null;
@@ -93,7 +79,7 @@ export async function startScriptedImap(script: ImapScript): Promise<ScriptedIma
         const line = pending.slice(0, end);
         pending = pending.slice(end + 2);
         if (awaiting !== null) {
-          answer(line === '*' ? `${awaiting} BAD Authentication cancelled\r\n` : plain(awaiting, line));
+          socket.write(line === '*' ? `${awaiting} BAD Authentication cancelled\r\n` : plain(awaiting, line));
           awaiting = null;
           continue;
         }
@@ -103,7 +89,7 @@ export async function startScriptedImap(script: ImapScript): Promise<ScriptedIma
           name: command,
           secure,
           ...(command === 'ID' ? { args: rest.join(' ') } : {}),
-          ...(command === 'AUTHENTICATE' ? { initialResponse: rest[1] !== undefined, ...(idAnswered === null ? {} : { afterIdAnswer: idAnswered }) } : {}),
+          ...(command === 'AUTHENTICATE' ? { initialResponse: rest[1] !== undefined } : {}),
         });
         if (command === 'STARTTLS' && !secure) {
           socket.write(`${tag} OK Begin TLS negotiation now.\r\n`);
@@ -111,23 +97,17 @@ export async function startScriptedImap(script: ImapScript): Promise<ScriptedIma
           serve(new TLSSocket(socket, { isServer: true, secureContext: context }), true);
           return;
         }
-        if (command === 'CAPABILITY') answer(`* CAPABILITY ${capabilities(secure)}\r\n${tag} OK Capability completed.\r\n`);
-        else if (command === 'ID' && id === 'close') {
-          socket.destroy();
-          return;
-        } else if (command === 'ID') {
-          idAnswered = false;
-          answer(id === 'OK' ? `* ID ("name" "Scripted")\r\n${tag} OK ID completed.\r\n` : `${tag} BAD Unknown command.\r\n`, script.holdIdAnswerMs);
-          answers = answers.then(() => void (idAnswered = true));
-        } else if (command === 'LOGOUT') answer(`* BYE Logging out\r\n${tag} OK Logout completed.\r\n`);
-        else if (command === 'LOGIN') answer(verdict(tag, rest[0] ?? '', rest[1] ?? ''));
+        if (command === 'CAPABILITY') socket.write(`* CAPABILITY ${capabilities(secure)}\r\n${tag} OK Capability completed.\r\n`);
+        else if (command === 'ID') socket.write(id === 'OK' ? `* ID ("name" "Scripted")\r\n${tag} OK ID completed.\r\n` : `${tag} BAD Unknown command.\r\n`);
+        else if (command === 'LOGOUT') socket.end(`* BYE Logging out\r\n${tag} OK Logout completed.\r\n`);
+        else if (command === 'LOGIN') socket.write(verdict(tag, rest[0] ?? '', rest[1] ?? ''));
         else if (command === 'AUTHENTICATE' && rest[0]?.toUpperCase() === 'PLAIN') {
           const initial = rest[1];
           if (initial === undefined || script.plusAfterInitialResponse === true) {
             awaiting = tag;
-            answer('+ \r\n');
-          } else answer(plain(tag, initial));
-        } else answer(`${tag} BAD Unknown command.\r\n`);
+            socket.write('+ \r\n');
+          } else socket.write(plain(tag, initial));
+        } else socket.write(`${tag} BAD Unknown command.\r\n`);
       }
     };
     socket.on('data', onData);

@@ -1,5 +1,5 @@
 // One credential check: a fresh imapflow connection that logs in with the client's credentials, then closes.
-import type { ImapTransport, ImapTransportOptions, ImapTransportSocket } from 'imapflow';
+import type { ImapFlow, ImapTransport, ImapTransportOptions, ImapTransportSocket } from 'imapflow';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
 import type { ClientInfo, Verdict } from '../verdict.js';
@@ -18,36 +18,24 @@ function tlsOptions(o: ImapTransportOptions, secureContext: SecureContext): Conn
   return { host: o.host, port: o.port, ...(o.servername ? { servername: o.servername } : {}), ...o.tls, secureContext };
 }
 
-/** What the transport tells the check about its connection. */
-interface TransportEvents {
-  /** Each socket as it is opened (after STARTTLS, the TLS one). */
-  socket(socket: ImapTransportSocket): void;
-  /** TLS is up, and imapflow has taken the socket over; nothing written over TLS yet. */
-  secure(): void;
-}
-
 /**
  * node:net and node:tls, opened as imapflow opens them by default (plus noDelay), through its
  * documented `transport` hook: it hands us the socket, so a check can hold its concurrency slot
- * until the connection is really closed, not merely abandoned, and tell the session when TLS is up.
+ * until the connection is really closed, not merely abandoned.
  */
-function trackingTransport(secureContext: SecureContext, events: TransportEvents): ImapTransport {
-  const thenSecure = (callback: () => void) => () => {
-    callback();
-    events.secure();
-  };
+function trackingTransport(secureContext: SecureContext, onSocket: (socket: ImapTransportSocket) => void): ImapTransport {
   return {
     connect(o, onConnect) {
-      // noDelay: a flight written in pieces (the TLS Finished, then the commands after it) leaves at
+      // noDelay: a flight written in pieces (the TLS Finished, then the command after it) leaves at
       // once; with Nagle the second piece would wait for the first one's acknowledgement, a round trip.
       const tcp = tcpConnect({ host: o.host, port: o.port, noDelay: true }, o.secure ? undefined : onConnect);
-      const socket = o.secure ? tlsConnect({ ...tlsOptions(o, secureContext), socket: tcp }, thenSecure(onConnect)) : tcp;
-      events.socket(socket);
+      const socket = o.secure ? tlsConnect({ ...tlsOptions(o, secureContext), socket: tcp }, onConnect) : tcp;
+      onSocket(socket);
       return socket;
     },
     upgrade(socket, o, onSecure) {
-      const secure = tlsConnect({ ...tlsOptions(o, secureContext), socket: socket as Socket }, thenSecure(onSecure));
-      events.socket(secure);
+      const secure = tlsConnect({ ...tlsOptions(o, secureContext), socket: socket as Socket }, onSecure);
+      onSocket(secure);
       return secure;
     },
   };
@@ -98,15 +86,7 @@ export interface RunningCheck {
  */
 export function startCheck(remote: RemoteConfig, secureContext: SecureContext, credentials: Credentials, client?: ClientInfo): RunningCheck {
   let socket: ImapTransportSocket | undefined;
-  // Assigned before connect() starts, so before the transport can report anything.
-  let session: CheckSession | undefined;
-  const transport = trackingTransport(secureContext, {
-    socket: (opened) => (socket = opened),
-    secure: () => session?.tlsEstablished(),
-  });
-  const mechanism = credentials.kind === 'token' ? credentials.mechanism : null;
-  session = new CheckSession(options(remote, credentials, client, transport), mechanism);
-  const verdict = check(remote, session, credentials.user);
+  const verdict = check(remote, credentials, client, trackingTransport(secureContext, (opened) => (socket = opened)));
   const closed = verdict.then(async () => {
     const last = socket; // after an upgrade, the TLS socket: closing it closes the TCP one under it
     if (last !== undefined && !last.closed) await new Promise((resolve) => last.once('close', resolve));
@@ -114,18 +94,20 @@ export function startCheck(remote: RemoteConfig, secureContext: SecureContext, c
   return { verdict, closed };
 }
 
-/** Runs `imap`'s connect(), the whole check for `user`, bounded by `remote.timeout`; closes it after. */
-async function check(remote: RemoteConfig, imap: CheckSession, user: string): Promise<Verdict> {
+async function check(remote: RemoteConfig, credentials: Credentials, client: ClientInfo | undefined, transport: ImapTransport): Promise<Verdict> {
+  let imap: ImapFlow | undefined;
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new TempFailure(`IMAP check timed out after ${remote.timeout} ms`)), remote.timeout);
   });
   try {
+    const mechanism = credentials.kind === 'token' ? credentials.mechanism : null;
+    imap = new CheckSession(options(remote, credentials, client, transport), mechanism);
     // A late socket error after we have given up must not become an unhandled 'error' event.
     imap.on('error', () => {});
     // connect() is the whole check: connect, greeting, STARTTLS or implicit TLS, authentication.
     await Promise.race([imap.connect(), expired]);
-    return { kind: 'ok', user };
+    return { kind: 'ok', user: credentials.user };
   } catch (err) {
     const classification = classify(err);
     return classification.kind === 'bad' ? { kind: 'bad' } : classification;
@@ -135,6 +117,7 @@ async function check(remote: RemoteConfig, imap: CheckSession, user: string): Pr
     // reused. One macrotask later: the verdict settles while imapflow is still inside the chunk that
     // carried it, and closing then destroys its parser stream with that chunk pending, which builds an
     // ERR_STREAM_DESTROYED (stack trace and all) per check for nothing.
-    setImmediate(() => imap.close());
+    const session = imap;
+    setImmediate(() => session?.close());
   }
 }

@@ -3,6 +3,7 @@
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import { compiler } from 'imapflow/lib/handler/imap-handler.js';
 import { getErrorText, getStatusCode, isServerRefusal } from 'imapflow/lib/tools.js';
+import type { Socket } from 'node:net';
 import { TempFailure } from '../../errors.js';
 
 type TokenMechanism = 'OAUTHBEARER' | 'XOAUTH2';
@@ -21,23 +22,22 @@ interface Internals {
   exec(command: string, attributes: unknown[], options?: { onPlusTag?: () => Promise<void> }): Promise<{ next(): void }>;
   /** Writes one line to the (possibly upgraded) socket, CRLF appended. */
   write(chunk: Buffer): void;
-  /** Where a tagged answer whose tag imapflow never issued ends up. */
-  countUnknownTag(tag: string): void;
+  /** The socket commands are written to (the TLS one after STARTTLS). */
+  writeSocket: Socket;
   /** imapflow's own authentication: mechanism choice, PLAIN/LOGIN without SASL-IR, the tokens, LOGIN. */
   authenticate(): Promise<boolean>;
 }
 
 const inherited = ImapFlow.prototype as unknown as Internals & Record<string, unknown>;
-for (const name of ['startSession', 'setAuthenticationState', 'configureSocket', 'countUnknownTag', 'run', 'exec', 'write', 'authenticate']) {
+for (const name of ['startSession', 'setAuthenticationState', 'configureSocket', 'run', 'exec', 'write', 'authenticate']) {
   if (typeof inherited[name] !== 'function') throw new Error(`imapflow has no ${name}(); src/directory/imap/session.ts needs updating`);
 }
 const inheritedAuthenticate = inherited.authenticate;
-const inheritedCountUnknownTag = inherited.countUnknownTag;
 
 /**
- * The tag of the ID written past imapflow. Its own tags are its counter in hex, so this one can never
- * be mistaken for an answer to one of its commands; imapflow passes the tagged answer to a tag it did
- * not send (OK, or BAD from a server that dislikes ID) to countUnknownTag(), and ignores `* ID`.
+ * The tag of the pipelined ID. imapflow's own tags are its counter in hex, so this one can never be
+ * mistaken for an answer to one of its commands; imapflow ignores the tagged answer to a tag it did
+ * not send (its OK, or a BAD from a server that dislikes ID), and the untagged `* ID` line too.
  */
 const ID_TAG = 'ID';
 
@@ -48,11 +48,10 @@ const ID_TAG = 'ID';
  * NAMESPACE after login, LOGOUT. This one sends, and waits for, only what a verdict needs:
  *
  * - capabilities from the greeting when it has them (imapflow already keeps those);
- * - STARTTLS, then CAPABILITY again over TLS (the list before it could have been forged);
- * - ID written the moment TLS is up (tlsEstablished(), called by the transport): over STARTTLS in
- *   front of that CAPABILITY, over implicit TLS before the greeting, so with TLS 1.3 it rides with
- *   the client's Finished and costs no round trip of its own; its answer comes back in the same
- *   round trip as the capabilities or the greeting;
+ * - STARTTLS, then CAPABILITY again over TLS (the list before it could have been forged; over
+ *   TLS 1.3 it rides with the client's Finished, so it costs no round trip of its own);
+ * - ID written straight to the socket in front of the authentication, not waited for (the server
+ *   answers commands in order, so it has the client's address before it checks the credentials);
  * - AUTHENTICATE PLAIN with the initial response when the server offers SASL-IR (RFC 4959);
  * - nothing after the tagged answer: no second ID, no NAMESPACE, no LOGOUT — the caller closes.
  *
@@ -66,9 +65,6 @@ export class CheckSession extends ImapFlow {
   readonly #user: string;
   readonly #password: string | null;
   readonly #mechanism: TokenMechanism | null;
-  /** Settles once the server has answered the ID (or the connection is gone); null if none was sent. */
-  #idAnswered: Promise<void> | null = null;
-  #onIdAnswer: (() => void) | null = null;
 
   constructor(options: CheckSessionOptions, mechanism: TokenMechanism | null) {
     super(options);
@@ -90,42 +86,18 @@ export class CheckSession extends ImapFlow {
     // Never credentials in clear: with doSTARTTLS this throws unless the upgrade happened.
     await this.upgradeToSTARTTLS();
     this.#pinMechanism();
-    // Not before ID is answered (over STARTTLS it already is: it went in front of CAPABILITY). An ID
-    // answer still unacknowledged holds Dovecot's answer to AUTHENTICATE back (Nagle, behind the
-    // client's delayed ACK: +40 ms at the bench's proxy), and only the client's next segment
-    // acknowledges it at once.
-    await this.#idAnswered;
-    if (this.#plainWithInitialResponse()) await this.#authenticatePlain(this.#password ?? '');
-    else await inheritedAuthenticate.call(this);
-  }
-
-  /**
-   * Called by the transport once TLS is up, before imapflow writes anything over it: writes ID (with
-   * imapflow's client info, x-originating-ip among it), so that the server has the client's address
-   * before the credentials. Over STARTTLS the capability list is still the one from before the
-   * upgrade: a hint, for a command whose answer is not used; over implicit TLS there is none yet,
-   * and a server without ID answers BAD, which is ignored as well.
-   */
-  tlsEstablished(): void {
-    if (this.capabilities.size > 0 && !this.capabilities.has('ID')) return;
-    this.#idAnswered = new Promise((resolve, reject) => {
-      this.#onIdAnswer = resolve;
-      this.once('close', () => reject(new TempFailure('IMAP connection closed before ID was answered')));
-    });
-    // Awaited in startSession() unless the session fails first.
-    this.#idAnswered.catch(() => {});
-    // As imapflow's ID command formats it: key, value pairs; whitespace folded, empty values left out.
-    const fields = Object.entries(this.clientInfo).flatMap(([key, value]) => {
-      const text = String(value ?? '').replace(/\s+/g, ' ');
-      return text === '' ? [] : [key, text];
-    });
-    this.#internals.write(compiler({ tag: ID_TAG, command: 'ID', attributes: [fields] }));
-  }
-
-  /** The ID's tagged answer (OK or BAD alike) arrives here; every other unknown tag goes to imapflow. */
-  countUnknownTag(tag: string): void {
-    if (tag === ID_TAG && this.#onIdAnswer !== null) this.#onIdAnswer();
-    else inheritedCountUnknownTag.call(this, tag);
+    // ID and AUTHENTICATE in one TLS record and one segment: two writes would be two segments, and
+    // Nagle holds the second until the first is acknowledged, a round trip on a real network.
+    const socket = this.#internals.writeSocket;
+    socket.cork();
+    let authenticated: Promise<unknown>;
+    try {
+      this.#sendId();
+      authenticated = this.#plainWithInitialResponse() ? this.#authenticatePlain(this.#password ?? '') : inheritedAuthenticate.call(this);
+    } finally {
+      socket.uncork();
+    }
+    await authenticated;
   }
 
   /**
@@ -152,6 +124,17 @@ export class CheckSession extends ImapFlow {
       capabilities.delete('AUTH=OAUTHBEARER');
       this.capabilities = capabilities;
     }
+  }
+
+  /** ID with imapflow's client info (x-originating-ip among it), pipelined: its answer is not awaited. */
+  #sendId(): void {
+    if (!this.capabilities.has('ID')) return;
+    // As imapflow's ID command formats it: key, value pairs; whitespace folded, empty values left out.
+    const fields = Object.entries(this.clientInfo).flatMap(([key, value]) => {
+      const text = String(value ?? '').replace(/\s+/g, ' ');
+      return text === '' ? [] : [key, text];
+    });
+    this.#internals.write(compiler({ tag: ID_TAG, command: 'ID', attributes: [fields] }));
   }
 
   /**
