@@ -11,6 +11,7 @@ import { startDovecot, type RunningDovecot } from './helpers/dovecot.js';
 import { remoteConfig } from './helpers/fixtures.js';
 import { clientTurns, startLatencyProxy, type LatencyProxy } from './helpers/latency-proxy.js';
 import { startScriptedImap, type ImapScript } from './helpers/scripted-imap.js';
+import { within } from './helpers/wait.js';
 
 const plain = (user: string, password: string): Credentials => ({ kind: 'password', mechanism: 'PLAIN', user, password });
 const bearer = (mechanism: 'OAUTHBEARER' | 'XOAUTH2', token: string): Credentials => ({ kind: 'token', mechanism, user: 'alice', token });
@@ -128,6 +129,20 @@ test('ID goes in front of the authentication with the client\'s address; a serve
   assert.deepEqual(answered.names, ['ID', 'AUTHENTICATE']);
   assert.equal(answered.commands[1]?.initialResponse, true);
   assert.match(answered.commands[0]?.args ?? '', /"x-originating-ip" "192\.0\.2\.9"/);
+});
+
+test('a server that drops the connection at ID: tempfail at once, not at `timeout`', async () => {
+  for (const implicit of [false, true]) {
+    const server = await startScriptedImap({ implicit, id: 'close', user: 'carol', password: 'carol-pw' });
+    try {
+      // Not closed by after(): a check that hung would hold it for all of `timeout`.
+      const actor = new LookupActor(remoteConfig(server.port, { timeout: 30_000, tls: { implicit, allowInvalidCerts: true } }), new EventBus());
+      const verdict = await within(actor.verify(plain('carol', 'carol-pw')), `the check (implicit ${implicit})`, 10_000);
+      assert.equal(verdict.kind, 'tempfail');
+    } finally {
+      await server.stop();
+    }
+  }
 });
 
 test('a server that does not offer ID is not sent one', async () => {

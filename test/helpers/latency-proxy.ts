@@ -9,7 +9,10 @@ export type Side = 'client' | 'server';
  * One connection's traffic in the order the client lived it: its own bytes and close when it sent
  * them (the client is on loopback with the proxy), the server's when they were handed to the client.
  */
-export type TraceEvent = { from: Side; kind: 'data'; bytes: number } | { from: Side; kind: 'end' };
+export type TraceEvent = ({ from: Side; kind: 'data'; bytes: number } | { from: Side; kind: 'end' }) & {
+  /** performance.now() when it happened (sent by the client; handed to the client). */
+  at: number;
+};
 
 export interface LatencyProxyOptions {
   /** Where the server listens. */
@@ -118,23 +121,26 @@ export async function startLatencyProxy(o: LatencyProxyOptions): Promise<Latency
   const delay = (): number => oneWay;
   const traces: TraceEvent[][] = [];
   const open = new Set<{ client: Socket; upstream?: Socket; pipes: DelayedPipe[] }>();
-  const server = createServer({ allowHalfOpen: true }, (client) => {
+  // noDelay both ways: the proxy stands for the network, which adds no Nagle hold of its own (with it,
+  // a second chunk to a client waits for that client's delayed ACK of the first: 40 ms).
+  const server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => {
     const trace: TraceEvent[] = [];
     traces.push(trace);
     const toServer = new DelayedPipe(delay);
     const toClient = new DelayedPipe(delay, (item) => {
-      if (item === 'end') trace.push({ from: 'server', kind: 'end' });
-      else if (item !== 'destroy') trace.push({ from: 'server', kind: 'data', bytes: item.length });
+      const at = performance.now();
+      if (item === 'end') trace.push({ from: 'server', kind: 'end', at });
+      else if (item !== 'destroy') trace.push({ from: 'server', kind: 'data', bytes: item.length, at });
     });
     const entry: { client: Socket; upstream?: Socket; pipes: DelayedPipe[] } = { client, pipes: [toServer, toClient] };
     open.add(entry);
     const relay = (socket: Socket, pipe: DelayedPipe, record: boolean): void => {
       socket.on('data', (chunk: Buffer) => {
-        if (record) trace.push({ from: 'client', kind: 'data', bytes: chunk.length });
+        if (record) trace.push({ from: 'client', kind: 'data', bytes: chunk.length, at: performance.now() });
         pipe.push(chunk);
       });
       socket.on('end', () => {
-        if (record) trace.push({ from: 'client', kind: 'end' });
+        if (record) trace.push({ from: 'client', kind: 'end', at: performance.now() });
         pipe.push('end');
       });
       // A reset (or any error) reaches the other side as one, after the data before it.
@@ -151,7 +157,7 @@ export async function startLatencyProxy(o: LatencyProxyOptions): Promise<Latency
     // the client can send and half of another before the server sees the connection (SYN, SYN-ACK,
     // ACK): the upstream connection opens that much later, so the greeting arrives 2 RTT after connect.
     const opening = setTimeout(() => {
-      const upstream = connect({ host, port: o.targetPort, allowHalfOpen: true });
+      const upstream = connect({ host, port: o.targetPort, allowHalfOpen: true, noDelay: true });
       entry.upstream = upstream;
       relay(upstream, toClient, false);
       upstream.on('close', onClose);

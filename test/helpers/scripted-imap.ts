@@ -17,8 +17,8 @@ export interface ImapScript {
   greetingCapabilities?: boolean;
   /** SASL-IR offered (default true). */
   saslIr?: boolean;
-  /** ID offered (default true), and how the server answers it (default OK). */
-  id?: 'OK' | 'BAD' | 'absent';
+  /** ID offered (default true), and how the server answers it (default OK; `close`: drops the connection). */
+  id?: 'OK' | 'BAD' | 'absent' | 'close';
   /** After AUTHENTICATE PLAIN with an initial response, ask for it again with `+` (default false). */
   plusAfterInitialResponse?: boolean;
 }
@@ -98,6 +98,7 @@ export async function startScriptedImap(script: ImapScript): Promise<ScriptedIma
           return;
         }
         if (command === 'CAPABILITY') socket.write(`* CAPABILITY ${capabilities(secure)}\r\n${tag} OK Capability completed.\r\n`);
+        else if (command === 'ID' && id === 'close') socket.destroy();
         else if (command === 'ID') socket.write(id === 'OK' ? `* ID ("name" "Scripted")\r\n${tag} OK ID completed.\r\n` : `${tag} BAD Unknown command.\r\n`);
         else if (command === 'LOGOUT') socket.end(`* BYE Logging out\r\n${tag} OK Logout completed.\r\n`);
         else if (command === 'LOGIN') socket.write(verdict(tag, rest[0] ?? '', rest[1] ?? ''));
