@@ -13,6 +13,8 @@ export interface RunningSystem {
   port: number;
   /** Resident set size of the server process, from /proc/PID/status (KiB). */
   rssKiB(): number;
+  /** CPU time the server process's main thread has run so far (ns), from /proc/PID/task/PID/schedstat. */
+  mainThreadCpuNs(): number;
   stop(): Promise<void>;
 }
 
@@ -29,6 +31,8 @@ export interface SpawnSpec {
   startupTimeoutMs?: number;
   /** The signal the server exits cleanly on (a clean exit lets --cpu-prof write its profile). */
   stopSignal?: NodeJS.Signals;
+  /** Its own process group, killed as one if the bench dies (a server that forks its workers). */
+  group?: boolean;
 }
 
 const POLL_MS = 50;
@@ -41,6 +45,10 @@ export function rssKiB(pid: number): number {
   return Number(match[1]);
 }
 
+export function mainThreadCpuNs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]);
+}
+
 export async function spawnSystem(spec: SpawnSpec): Promise<RunningSystem> {
   const outFile = join(spec.logDir, `${spec.name}.out`);
   const errFile = join(spec.logDir, `${spec.name}.err`);
@@ -50,8 +58,9 @@ export async function spawnSystem(spec: SpawnSpec): Promise<RunningSystem> {
     cwd: spec.cwd,
     env: { ...process.env, ...spec.env },
     stdio: ['ignore', out, err],
+    detached: spec.group === true,
   });
-  reapOnExit(child);
+  reapOnExit(child, { group: spec.group === true });
   closeSync(out);
   closeSync(err);
   const stdout = (): string => readFileSync(outFile, 'utf8');
@@ -79,7 +88,7 @@ export async function spawnSystem(spec: SpawnSpec): Promise<RunningSystem> {
   }
   const pid = child.pid as number;
   const ready = port;
-  return { name: spec.name, pid, port: ready, rssKiB: () => rssKiB(pid), stop };
+  return { name: spec.name, pid, port: ready, rssKiB: () => rssKiB(pid), mainThreadCpuNs: () => mainThreadCpuNs(pid), stop };
 }
 
 /** A port the kernel just handed out, for servers that can't report one they picked themselves. */

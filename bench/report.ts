@@ -1,6 +1,7 @@
 // Turns per-round measurements into medians, ratios and target verdicts: one table for the terminal,
 // the same data as JSON.
 import { cpus, loadavg, availableParallelism } from 'node:os';
+import { COLD_RTTS_MS, type ColdSample } from './cold.js';
 import type { LoadResult } from './load.js';
 import { median } from './stats.js';
 
@@ -13,7 +14,7 @@ export interface MemorySample {
 export interface Measurements {
   /** System name → one LoadResult per round. */
   throughput: Record<string, LoadResult[]>;
-  cold: { postern: LoadResult[]; directLoginsPerSecond: number[]; count: number };
+  cold: { samples: ColdSample[]; count: number };
   singleFlight: { dovecotLogins: number[]; replies: Record<string, number>[]; concurrent: number };
   memory: Record<string, MemorySample[]>;
   /** 1-minute load average when each round started: other processes on the machine show here. */
@@ -25,7 +26,7 @@ export interface Row {
   system: string;
   value: number;
   unit: string;
-  /** Ratio to the row's reference (baseline, or direct Dovecot logins), when there is one. */
+  /** Ratio to the row's reference (baseline, or postfix-imap on the cold path), when there is one. */
   ratio?: number;
   ratioTo?: string;
   harakaRatio?: number;
@@ -33,6 +34,10 @@ export interface Row {
   p99?: number;
   max?: number;
   p99Ratio?: number;
+  /** Cold path: median client turns per IMAP check, counted at the proxy. */
+  turns?: number;
+  /** Cold path: ratio to direct Dovecot logins at the same RTT. */
+  directRatio?: number;
   errors?: number;
   note?: string;
 }
@@ -117,13 +122,7 @@ export function summarize(m: Measurements): { rows: Row[]; targets: Target[] } {
     rows.push(throughputRow(name.includes('-t') ? 'workers' : 'throughput', name, runs, baseline, haraka));
   }
 
-  if (m.cold.postern.length > 0) {
-    const direct = median(m.cold.directLoginsPerSecond);
-    const postern = throughputRow('cold', 'postern-imap-cold', m.cold.postern);
-    rows.push({ section: 'cold', system: 'direct-dovecot', value: direct, unit: 'logins/s', note: `${m.cold.count} logins, 10 imapflow clients` });
-    const ratio = median(m.cold.postern.map((r, i) => r.sessionsPerSecond / (m.cold.directLoginsPerSecond[i] ?? NaN)));
-    rows.push({ ...postern, ratio, ratioTo: 'direct-dovecot', note: `${m.cold.count} AUTHs, cache off` });
-  }
+  rows.push(...coldRows(m.cold));
   if (m.singleFlight.dovecotLogins.length > 0) {
     rows.push({
       section: 'single-flight',
@@ -152,6 +151,44 @@ export function summarize(m: Measurements): { rows: Row[]; targets: Target[] } {
   return { rows: plain, targets: targets(plain) };
 }
 
+/** Median over rounds of `value(sample) / value(reference sample of the same round and RTT)`. */
+function coldRatio(samples: ColdSample[], of: ColdSample[], reference: string): number {
+  return median(of.map((x) => x.perSecond / (samples.find((r) => r.round === x.round && r.rttMs === x.rttMs && r.system === reference)?.perSecond ?? NaN)));
+}
+
+/** One row per RTT and system: medians over rounds; ratios to Postfix and to direct logins, paired by round. */
+function coldRows(cold: Measurements['cold']): Row[] {
+  const rows: Row[] = [];
+  for (const rtt of COLD_RTTS_MS) {
+    const atRtt = cold.samples.filter((x) => x.rttMs === rtt);
+    for (const system of [...new Set(atRtt.map((x) => x.system))]) {
+      const of = atRtt.filter((x) => x.system === system);
+      const cpu = median(of.flatMap((x) => (x.mainThreadUs === undefined ? [] : [x.mainThreadUs])));
+      const direct = system === 'direct-dovecot' ? NaN : coldRatio(atRtt, of, 'direct-dovecot');
+      rows.push({
+        section: `cold ${rtt} ms`,
+        system,
+        value: median(of.map((x) => x.perSecond)),
+        unit: system === 'direct-dovecot' ? 'logins/s' : 'sessions/s',
+        ...(system === 'postfix-imap' ? {} : { ratio: coldRatio(atRtt, of, 'postfix-imap'), ratioTo: 'postfix-imap' }),
+        ...(Number.isFinite(direct) ? { directRatio: direct } : {}),
+        p50: median(of.map((x) => x.p50)),
+        p99: median(of.map((x) => x.p99)),
+        turns: median(of.map((x) => x.turns)),
+        errors: of.reduce((n, x) => n + x.errors, 0),
+        note: [
+          Number.isFinite(direct) ? `${direct.toFixed(2)}× direct-dovecot` : '',
+          Number.isFinite(cpu) ? `main thread ${(cpu / 1000).toFixed(2)} ms/session` : '',
+          `${cold.count} AUTHs`,
+        ]
+          .filter(Boolean)
+          .join('; '),
+      });
+    }
+  }
+  return rows;
+}
+
 function targets(rows: Row[]): Target[] {
   const out: Target[] = [];
   const find = (section: string, system: string): Row | undefined => rows.find((r) => r.section === section && r.system === system);
@@ -163,8 +200,15 @@ function targets(rows: Row[]): Target[] {
     if (row.harakaRatio !== undefined) out.push({ what: `${name} sessions/s`, goal: '≥ 1.5× Haraka', seen: x(row.harakaRatio), met: row.harakaRatio >= 1.5 });
     if (row.p99Ratio !== undefined) out.push({ what: `${name} AUTH p99`, goal: '≤ 1.2× baseline', seen: x(row.p99Ratio), met: row.p99Ratio <= 1.2 });
   }
-  const cold = find('cold', 'postern-imap-cold');
-  if (cold?.ratio !== undefined) out.push({ what: 'cold IMAP path', goal: '≥ 0.9× direct Dovecot logins/s', seen: x(cold.ratio), met: cold.ratio >= 0.9 });
+  for (const rtt of COLD_RTTS_MS) {
+    const cold = find(`cold ${rtt} ms`, 'postern');
+    if (cold === undefined) continue;
+    const goal = rtt === 0 ? 1.0 : 1.5;
+    if (cold.ratio !== undefined) out.push({ what: `cold AUTH sessions/s at ${rtt} ms RTT`, goal: `≥ ${goal.toFixed(1)}× postfix-imap`, seen: x(cold.ratio), met: cold.ratio >= goal });
+    if (cold.directRatio !== undefined) {
+      out.push({ what: `cold AUTH sessions/s at ${rtt} ms RTT`, goal: '≥ 0.95× direct Dovecot logins/s', seen: x(cold.directRatio), met: cold.directRatio >= 0.95 });
+    }
+  }
   const sf = find('single-flight', 'postern-imap');
   if (sf !== undefined) out.push({ what: 'single-flight', goal: '100 AUTHs → 1 login', seen: `${sf.value} login(s)`, met: sf.value === 1 });
   const mem = rows.find((r) => r.section === 'memory' && r.system !== 'baseline');
@@ -177,7 +221,7 @@ function fmt(v: number | undefined, digits = 0): string {
 }
 
 export function formatTable(rows: Row[], targetsSeen: Target[]): string {
-  const header = ['section', 'system', 'median', 'unit', 'ratio', 'vs Haraka', 'AUTH p50 ms', 'p99 ms', 'max ms', 'p99 ratio', 'errors', 'note'];
+  const header = ['section', 'system', 'median', 'unit', 'ratio', 'vs Haraka', 'AUTH p50 ms', 'p99 ms', 'max ms', 'p99 ratio', 'turns', 'errors', 'note'];
   const body = rows.map((r) => [
     r.section,
     r.system,
@@ -189,6 +233,7 @@ export function formatTable(rows: Row[], targetsSeen: Target[]): string {
     fmt(r.p99, 2),
     fmt(r.max, 1),
     r.p99Ratio === undefined ? '' : `${r.p99Ratio.toFixed(2)}×`,
+    r.turns === undefined ? '' : fmt(r.turns),
     r.errors === undefined ? '' : String(r.errors),
     r.note ?? '',
   ]);

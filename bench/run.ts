@@ -2,19 +2,20 @@
 // Starts every system as a child process, runs rounds alternating between them, prints medians and
 // ratios, and writes the same as JSON to bench/results/latest.json (smoke.json for --smoke).
 //
-// Names for --only: baseline, haraka, postern-local, postern-imap-warm (throughput), cold (Postern's
-// cold IMAP path and direct Dovecot logins), single-flight, memory, sweep (worker threads 1, 2, 4),
-// haproxy (postern-local's config on a node behind HAProxy, against postern-local direct).
+// Names for --only: baseline, haraka, postern-local, postern-imap-warm (throughput), cold (the cold
+// IMAP path at 0, 10 and 40 ms RTT: Postern, Postfix with Dovecot passdb imap, direct Dovecot logins;
+// bench/cold.ts), single-flight, memory, sweep (worker threads 1, 2, 4), haproxy (postern-local's
+// config on a node behind HAProxy, against postern-local direct).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { startDovecot, type RunningDovecot } from '../test/helpers/dovecot.js';
-import { directLogins } from './direct-imap.js';
+import { measureColdRound, startColdSystems, type ColdSystems } from './cold.js';
 import { benchUsers, createFixture, prepareRunner, ROOT, type Fixture } from './fixture.js';
 import { authAtOnce, openSessions, quitAll, runLoad, type Credential, type LoadResult } from './load.js';
 import type { RunningSystem } from './process.js';
+import { startRemote, type Remote } from './remote.js';
 import { formatTable, machine, summarize, type Measurements, type MemorySample } from './report.js';
 import { startBaseline } from './systems/baseline.js';
 import { startHaraka } from './systems/haraka.js';
@@ -91,10 +92,11 @@ async function main(): Promise<void> {
   log(runner.mode === 'compiled' ? 'running compiled (npm run build)' : `running through tsx${runner.buildError ? ` (build failed: ${runner.buildError})` : ''}`);
   const fx = await createFixture(runner, users);
   const started: RunningSystem[] = [];
-  let dovecot: RunningDovecot | undefined;
+  let remote: Remote | undefined;
+  let cold: ColdSystems | undefined;
   const m: Measurements = {
     throughput: {},
-    cold: { postern: [], directLoginsPerSecond: [], count: s.coldCount },
+    cold: { samples: [], count: s.coldCount },
     singleFlight: { dovecotLogins: [], replies: [], concurrent: s.singleFlight },
     memory: {},
     loadavg: [],
@@ -108,12 +110,12 @@ async function main(): Promise<void> {
   try {
     const needsDovecot = only.has('postern-imap-warm') || only.has('cold') || only.has('single-flight');
     if (needsDovecot) {
-      const all = [...users, ...coldUsers, ...sfUsers];
-      dovecot = await startDovecot({ users: Object.fromEntries(all.map((u) => [u.user, u.password])) });
-      log(`dovecot on 127.0.0.1:${dovecot.imapPort}`);
+      remote = await startRemote([...users, ...coldUsers, ...sfUsers]);
+      log(`dovecot on 127.0.0.1:${remote.dovecot.imapPort}, cold-path proxies :${remote.starttls.port} (STARTTLS), :${remote.implicit.port} (implicit TLS)`);
     }
+    // The warm and single-flight systems reach Dovecot directly; the cold ones through the proxies.
     const imap = (cacheEntries: number) =>
-      ({ kind: 'imap', host: '127.0.0.1', port: dovecot?.imapPort ?? 0, cacheEntries, concurrency: 10 }) as const;
+      ({ kind: 'imap', host: '127.0.0.1', port: remote?.dovecot.imapPort ?? 0, cacheEntries, concurrency: 10 }) as const;
 
     // Throughput contenders: each started once, warmed, then measured once per round.
     const contenders: Contender[] = [];
@@ -143,11 +145,10 @@ async function main(): Promise<void> {
       log(`${c.name}: pid ${c.running.pid}, port ${c.running.port}, warm-up ${warm.completed}/${warm.attempted} ok`);
       m.throughput[c.name] = [];
     }
-    const cold = only.has('cold') ? await keep(startPosternSystem(fx, { name: 'postern-imap-cold', lookup: imap(0) })) : undefined;
-    if (cold !== undefined) {
+    if (only.has('cold') && remote !== undefined) {
       // Warmed like the throughput systems, so round 1 does not pay the JIT (every AUTH here is a login).
-      const warm = await runLoad({ ...load(s, cold.port, coldUsers), sessions: s.concurrency * 5, durationMs: 10_000 });
-      log(`postern-imap-cold: pid ${cold.pid}, port ${cold.port}, warm-up ${warm.completed}/${warm.attempted} ok`);
+      cold = await startColdSystems(fx, remote, s.concurrency, coldUsers.slice(0, s.concurrency * 5));
+      log(`cold path: ${Object.entries(cold.smtp).map(([name, c]) => `${name} pid ${c.pid} port ${c.port}`).join(', ')}`);
     }
     const singleFlight = only.has('single-flight')
       ? await keep(startPosternSystem(fx, { name: 'postern-imap-sf', lookup: imap(1000) }))
@@ -169,15 +170,19 @@ async function main(): Promise<void> {
         (m.throughput[c.name] as LoadResult[]).push(result);
         log(`  ${c.name}: ${result.sessionsPerSecond.toFixed(0)} sessions/s, AUTH p99 ${result.authLatencyMs.p99.toFixed(2)} ms${errorsText(result)}`);
       }
-      if (cold !== undefined && dovecot !== undefined) await measureCold(s, m, cold, dovecot, coldUsers, round);
-      if (singleFlight !== undefined && dovecot !== undefined) {
-        await measureSingleFlight(s, m, singleFlight, dovecot, sfUsers[round] as Credential);
+      if (cold !== undefined && remote !== undefined) {
+        const o = { remote, systems: cold, users: coldUsers, count: s.coldCount, concurrency: s.concurrency, timeoutMs: SLOW_PHASE_MS };
+        m.cold.samples.push(...(await measureColdRound(round, o, log)));
+      }
+      if (singleFlight !== undefined && remote !== undefined) {
+        await measureSingleFlight(s, m, singleFlight, remote.dovecot, sfUsers[round] as Credential);
       }
       if (only.has('memory')) await measureMemory(s, m, fx);
     }
   } finally {
     await Promise.all(started.map((system) => system.stop()));
-    await dovecot?.stop();
+    await cold?.stop();
+    await remote?.stop();
     await fx.close();
   }
 
@@ -202,29 +207,8 @@ function errorsText(r: LoadResult): string {
   return entries.length === 0 ? '' : `, errors ${JSON.stringify(r.errors)}`;
 }
 
-/** Postern with the cache off (every AUTH is an IMAP login) against the same logins made directly. */
-async function measureCold(s: Settings, m: Measurements, postern: RunningSystem, dovecot: RunningDovecot, users: Credential[], round: number): Promise<void> {
-  const viaPostern = async (): Promise<void> => {
-    const r = await runLoad({ ...load(s, postern.port, users), sessions: s.coldCount, durationMs: SLOW_PHASE_MS, progress: 'postern-imap-cold' });
-    m.cold.postern.push(r);
-    log(`  postern-imap-cold: ${r.sessionsPerSecond.toFixed(0)} sessions/s (${r.completed}/${r.attempted})${errorsText(r)}`);
-  };
-  const direct = async (): Promise<void> => {
-    const r = await directLogins({ host: dovecot.host, port: dovecot.imapPort, users, count: s.coldCount, concurrency: 10, durationMs: SLOW_PHASE_MS });
-    m.cold.directLoginsPerSecond.push(r.loginsPerSecond);
-    log(`  direct-dovecot: ${r.loginsPerSecond.toFixed(0)} logins/s (${r.logins} ok, ${r.failed} failed)`);
-  };
-  if (round % 2 === 0) {
-    await viaPostern();
-    await direct();
-  } else {
-    await direct();
-    await viaPostern();
-  }
-}
-
 /** `s.singleFlight` sessions send the same never-seen credentials in one tick; Dovecot should see one login. */
-async function measureSingleFlight(s: Settings, m: Measurements, postern: RunningSystem, dovecot: RunningDovecot, user: Credential): Promise<void> {
+async function measureSingleFlight(s: Settings, m: Measurements, postern: RunningSystem, dovecot: Remote['dovecot'], user: Credential): Promise<void> {
   const { held, errors } = await openSessions({ port: postern.port, count: s.singleFlight, concurrency: 20, starttls: true, authenticate: null, durationMs: SLOW_PHASE_MS });
   try {
     const before = await dovecot.logins();

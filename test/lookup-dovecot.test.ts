@@ -6,6 +6,7 @@ import { EventBus, type PosternEvent } from '../src/events.js';
 import { LookupActor, type LookupActorOptions } from '../src/directory/imap/actor.js';
 import type { Credentials } from '../src/sasl/types.js';
 import { startCountingProxy, startDovecot, startHungServer, startPreauthServer, type RunningDovecot } from './helpers/dovecot.js';
+import { remoteConfig as remote } from './helpers/fixtures.js';
 
 const DAY = 86_400_000;
 // erin: only the single-flight test logs in as her, so its login count is hers alone.
@@ -27,21 +28,6 @@ after(async () => {
   await Promise.all(started.map((actor) => actor.close()));
   await dovecot.stop();
 });
-
-function remote(port: number, over: Partial<RemoteConfig> = {}, cache: Partial<RemoteConfig['cache']> = {}): RemoteConfig {
-  return {
-    id: 'imap',
-    address: '127.0.0.1',
-    port,
-    protocol: 'imap',
-    concurrency: 4,
-    timeout: 10_000,
-    lookup: true,
-    cache: { entries: 100, positiveTtl: DAY, negativeTtl: DAY, ...cache },
-    tls: { implicit: true, allowInvalidCerts: true },
-    ...over,
-  };
-}
 
 /** An actor with its own bus; `seen` records every event. */
 function actor(config: RemoteConfig, options: LookupActorOptions = {}): { actor: LookupActor; seen: PosternEvent[] } {

@@ -7,8 +7,8 @@ import { spawnSystem, type RunningSystem } from '../process.js';
 export type PosternLookup =
   /** The embedded memory directory, plaintext secrets (like the baseline's and Haraka's users). */
   | { kind: 'directory' }
-  /** An IMAP remote (the seed's [remote."imap"], STARTTLS); `cacheEntries` 0 sends every AUTH to IMAP. */
-  | { kind: 'imap'; host: string; port: number; cacheEntries: number; concurrency: number };
+  /** An IMAP remote (the seed's [remote."imap"], STARTTLS unless `implicit`); `cacheEntries` 0 sends every AUTH to IMAP. */
+  | { kind: 'imap'; host: string; port: number; cacheEntries: number; concurrency: number; implicit?: boolean };
 
 export interface PosternScenario {
   name: string;
@@ -26,6 +26,7 @@ export function posternConfig(fx: Fixture, s: PosternScenario): string {
   const head = `
 [server]
 hostname = "localhost"
+# One per system: several Posterns run side by side from the same directory.
 control-socket = ${toml(join(fx.dir, `${s.name}.sock`))}
 ${s.threads === undefined ? '' : `\n[server.workers]\nthreads = ${s.threads}\n`}
 [server.listener."submission"]
@@ -67,7 +68,7 @@ entries = ${lookup.cacheEntries}
 ttl = {positive = "1d", negative = "1h"}
 
 [remote."imap".tls]
-implicit = false
+implicit = ${lookup.implicit === true}
 allow-invalid-certs = true
 `;
 }

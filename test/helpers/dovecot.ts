@@ -21,6 +21,8 @@ export interface DovecotOptions {
   brokenTokens?: string[];
   /** false: no TLS at all (no STARTTLS, no imaps port; imapsPort is 0), plaintext auth allowed. */
   tls?: boolean;
+  /** More settings, appended to dovecot.conf (e.g. the bench's login and imap process settings). */
+  extraConf?: string;
 }
 
 export interface RunningDovecot {
@@ -101,7 +103,7 @@ async function startIntrospection(tokens: Record<string, string>, broken: string
   };
 }
 
-function dovecotConf(dir: string, cert: TestCertificate, imapPort: number, imapsPort: number, tls: boolean): string {
+function dovecotConf(dir: string, cert: TestCertificate, imapPort: number, imapsPort: number, tls: boolean, extra: string): string {
   const ssl = tls
     ? `ssl = yes
 ssl_cert = <${cert.cert}
@@ -151,6 +153,7 @@ service anvil {
     mode = 0
   }
 }
+${extra}
 `;
 }
 
@@ -236,7 +239,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<RunningDovecot
   for (let attempt = 0; attempt < 5 && child === null; attempt++) {
     imapPort = await freePort();
     imapsPort = tls ? await freePort() : 0;
-    await writeFile(conf, dovecotConf(dir, cert, imapPort, imapsPort, tls));
+    await writeFile(conf, dovecotConf(dir, cert, imapPort, imapsPort, tls, opts.extraConf ?? ''));
     child = await launch(conf, tls ? [imapPort, imapsPort] : [imapPort]);
   }
   if (child === null) {

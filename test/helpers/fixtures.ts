@@ -1,5 +1,7 @@
-// Config fixtures shared by the tests: listener tables and memory-directory users, as TOML text.
-// A test's own rules stay written out in the test; only this boilerplate comes from here.
+// Config fixtures shared by the tests: listener tables and memory-directory users, as TOML text, and
+// a remote's config as the loader builds it. A test's own rules stay written out in the test; only
+// this boilerplate comes from here.
+import type { RemoteConfig } from '../../src/config/types.js';
 
 /** `smtp`: STARTTLS where [server.tls] is on; `implicit-tls`: TLS from the first byte; `http`: /metrics. */
 export type ListenerKind = 'smtp' | 'implicit-tls' | 'http';
@@ -47,4 +49,22 @@ export function memoryDirectory(users: User[], id = 'local'): string {
  */
 export function imapsRemote(port: number, extra = '', id = 'imap'): string {
   return `\n[remote.${JSON.stringify(id)}]\naddress = "127.0.0.1"\nport = ${port}\nprotocol = "imap"\nlookup = true\ntimeout = "5s"\ntls.implicit = true\ntls.allow-invalid-certs = true\n${extra}`;
+}
+
+const DAY = 86_400_000;
+
+/** `[remote."imap"]` on 127.0.0.1:`port` as the loader builds it: implicit TLS, self-signed certs allowed. */
+export function remoteConfig(port: number, over: Partial<RemoteConfig> = {}, cache: Partial<RemoteConfig['cache']> = {}): RemoteConfig {
+  return {
+    id: 'imap',
+    address: '127.0.0.1',
+    port,
+    protocol: 'imap',
+    concurrency: 4,
+    timeout: 10_000,
+    lookup: true,
+    cache: { entries: 100, positiveTtl: DAY, negativeTtl: DAY, ...cache },
+    tls: { implicit: true, allowInvalidCerts: true },
+    ...over,
+  };
 }

@@ -1,5 +1,5 @@
-// One credential check: a fresh imapflow connection that logs in with the client's credentials, then logs out.
-import { ImapFlow, type ImapFlowOptions, type ImapTransport, type ImapTransportOptions, type ImapTransportSocket } from 'imapflow';
+// One credential check: a fresh imapflow connection that logs in with the client's credentials, then closes.
+import type { ImapFlow, ImapTransport, ImapTransportOptions, ImapTransportSocket } from 'imapflow';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
 import type { ClientInfo, Verdict } from '../verdict.js';
@@ -7,47 +7,7 @@ import type { RemoteConfig } from '../../config/types.js';
 import { TempFailure } from '../../errors.js';
 import type { Credentials } from '../../sasl/types.js';
 import { classify } from './classify.js';
-
-type TokenMechanism = 'OAUTHBEARER' | 'XOAUTH2';
-
-// imapflow authenticates from its internal authenticate(), after the greeting, STARTTLS and the
-// refreshed CAPABILITY. It is not in imapflow's typings, so it is reached through the prototype;
-// checked at load so an imapflow upgrade that renames it fails loudly instead of skipping the pin.
-const inheritedAuthenticate = (ImapFlow.prototype as unknown as { authenticate?: (this: ImapFlow) => Promise<boolean> })
-  .authenticate;
-if (typeof inheritedAuthenticate !== 'function') throw new Error('imapflow has no authenticate(); the mechanism pin needs updating');
-const authenticate = inheritedAuthenticate;
-
-/**
- * imapflow picks OAUTHBEARER whenever the server offers it, even for an XOAUTH2 token. This pins the
- * mechanism the client used: the server must offer it (else temporary failure), and for XOAUTH2
- * OAUTHBEARER is hidden from this connection's capability list so imapflow takes XOAUTH2.
- */
-class PinnedMechanismImapFlow extends ImapFlow {
-  readonly #mechanism: TokenMechanism | null;
-
-  constructor(options: ImapFlowOptions, mechanism: TokenMechanism | null) {
-    super(options);
-    this.#mechanism = mechanism;
-  }
-
-  async authenticate(): Promise<boolean> {
-    // A PREAUTH greeting logs the session in before any credentials are sent (imapflow then skips
-    // authentication): the server checked nothing, so this must not become a 235 and a cached positive.
-    if (this.authenticated !== false) throw new TempFailure('IMAP server pre-authenticated the session (PREAUTH); credentials not checked');
-    if (this.#mechanism !== null) {
-      if (!this.capabilities.has(`AUTH=${this.#mechanism}`)) {
-        throw new TempFailure(`IMAP server does not offer AUTH=${this.#mechanism}`);
-      }
-      if (this.#mechanism === 'XOAUTH2') {
-        const capabilities = new Map(this.capabilities);
-        capabilities.delete('AUTH=OAUTHBEARER');
-        this.capabilities = capabilities;
-      }
-    }
-    return authenticate.call(this);
-  }
-}
+import { CheckSession, type CheckSessionOptions } from './session.js';
 
 /**
  * TLS options as imapflow builds them itself (SNI when the host is a name, `host` for an IP's identity
@@ -59,14 +19,17 @@ function tlsOptions(o: ImapTransportOptions, secureContext: SecureContext): Conn
 }
 
 /**
- * node:net and node:tls, opened the way imapflow opens them by default, through its documented
- * `transport` hook: it hands us the socket, so a check can hold its concurrency slot until the
- * connection is really closed, not merely abandoned.
+ * node:net and node:tls, opened as imapflow opens them by default (plus noDelay), through its
+ * documented `transport` hook: it hands us the socket, so a check can hold its concurrency slot
+ * until the connection is really closed, not merely abandoned.
  */
 function trackingTransport(secureContext: SecureContext, onSocket: (socket: ImapTransportSocket) => void): ImapTransport {
   return {
     connect(o, onConnect) {
-      const socket = o.secure ? tlsConnect(tlsOptions(o, secureContext), onConnect) : tcpConnect({ host: o.host, port: o.port }, onConnect);
+      // noDelay: a flight written in pieces (the TLS Finished, then the command after it) leaves at
+      // once; with Nagle the second piece would wait for the first one's acknowledgement, a round trip.
+      const tcp = tcpConnect({ host: o.host, port: o.port, noDelay: true }, o.secure ? undefined : onConnect);
+      const socket = o.secure ? tlsConnect({ ...tlsOptions(o, secureContext), socket: tcp }, onConnect) : tcp;
       onSocket(socket);
       return socket;
     },
@@ -78,7 +41,9 @@ function trackingTransport(secureContext: SecureContext, onSocket: (socket: Imap
   };
 }
 
-function options(remote: RemoteConfig, credentials: Credentials, client: ClientInfo | undefined, transport: ImapTransport): ImapFlowOptions {
+let checks = 0;
+
+function options(remote: RemoteConfig, credentials: Credentials, client: ClientInfo | undefined, transport: ImapTransport): CheckSessionOptions {
   return {
     host: remote.address,
     port: remote.port,
@@ -91,20 +56,20 @@ function options(remote: RemoteConfig, credentials: Credentials, client: ClientI
       credentials.kind === 'password'
         ? { user: credentials.user, pass: credentials.password }
         : { user: credentials.user, accessToken: credentials.token },
-    // Logs in, then logs out: no IDLE, no COMPRESS, no ENABLE; the connection is never reused.
+    // The session ends at the verdict (CheckSession), so connect() settles with it, not with a close.
     verifyOnly: true,
-    disableCompression: true,
-    disableAutoIdle: true,
     // imapflow's logger would be one more place credentials and user names could leak to.
     logger: false,
     // Sent in ID before authenticating: Dovecot (from login_trusted_networks) then logs the SMTP client's
     // address and applies its per-IP auth penalty to that client, not to every user behind Postern.
     clientInfo: { name: 'Postern', ...(client === undefined ? {} : { 'x-originating-ip': client.remoteIp }) },
-    // Our own timer bounds the whole check; imapflow's (16 s greeting, 90 s connect, 5 min socket by
-    // default) are set to the same bound so none of them can outlast or second-guess it.
+    // Our own timer bounds the whole check; imapflow's connect and greeting timers (90 s and 16 s by
+    // default) are set to the same bound so neither can outlast or second-guess it. Its socket
+    // inactivity timer is not armed at all (CheckSession.configureSocket).
     connectionTimeout: remote.timeout,
     greetingTimeout: remote.timeout,
-    socketTimeout: remote.timeout,
+    // Only its logs would show it (none here): a counter instead of the random one it draws per connection.
+    id: String(++checks),
   };
 }
 
@@ -137,10 +102,10 @@ async function check(remote: RemoteConfig, credentials: Credentials, client: Cli
   });
   try {
     const mechanism = credentials.kind === 'token' ? credentials.mechanism : null;
-    imap = new PinnedMechanismImapFlow(options(remote, credentials, client, transport), mechanism);
+    imap = new CheckSession(options(remote, credentials, client, transport), mechanism);
     // A late socket error after we have given up must not become an unhandled 'error' event.
     imap.on('error', () => {});
-    // With verifyOnly, connect() is the whole check: connect, greeting, STARTTLS, auth, LOGOUT.
+    // connect() is the whole check: connect, greeting, STARTTLS or implicit TLS, authentication.
     await Promise.race([imap.connect(), expired]);
     return { kind: 'ok', user: credentials.user };
   } catch (err) {
@@ -148,7 +113,11 @@ async function check(remote: RemoteConfig, credentials: Credentials, client: Cli
     return classification.kind === 'bad' ? { kind: 'bad' } : classification;
   } finally {
     clearTimeout(timer);
-    // Destroys the socket if still open (timeout, failure); a no-op after LOGOUT closed it. Never reused.
-    imap?.close();
+    // Destroys the socket: after the verdict there is nothing more to say (no LOGOUT to wait for). Never
+    // reused. One macrotask later: the verdict settles while imapflow is still inside the chunk that
+    // carried it, and closing then destroys its parser stream with that chunk pending, which builds an
+    // ERR_STREAM_DESTROYED (stack trace and all) per check for nothing.
+    const session = imap;
+    setImmediate(() => session?.close());
   }
 }
