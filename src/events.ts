@@ -54,7 +54,14 @@ export type PosternEvent =
   /** A task that ran on a worker (`ok` = it returned rather than threw). */
   | { type: 'pool.task'; kind: TaskKind; seconds: number; ok: boolean; threadId: number }
   /** A task that never ran to an answer: the queue was full, the pool closing, or its worker died. */
-  | { type: 'pool.refused'; kind: TaskKind; reason: PoolRefusal };
+  | { type: 'pool.refused'; kind: TaskKind; reason: PoolRefusal }
+  /** A config generation serves new sessions from now on; `seconds` it took to build (pool, backends, certificates). */
+  | { type: 'generation.started'; generation: number; seconds: number }
+  /**
+   * A reload (SIGHUP, `postern reload`) of `source`: `ok` = generation `generation` serves new sessions;
+   * `error` = refused for `problems` problems (each logged on its own line), generation `generation` stays.
+   */
+  | { type: 'config.reload'; source: string; result: 'ok' | 'error'; generation: number; problems: number };
 
 type Listener = (event: PosternEvent) => void;
 

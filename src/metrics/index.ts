@@ -7,6 +7,7 @@ import { authMetrics } from './auth.js';
 import { metricsHandler } from './http.js';
 import { lookupMetrics, type LookupBackends } from './lookup.js';
 import { poolMetrics, type PoolStatsSource } from './pool.js';
+import { reloadMetrics } from './reload.js';
 import { trafficMetrics } from './traffic.js';
 
 export interface MetricsSources {
@@ -40,6 +41,7 @@ export function createMetrics(events: EventBus, sources: MetricsSources): Metric
     authMetrics(registry, sources.listeners),
     poolMetrics(registry, sources.pool),
     lookupMetrics(registry, sources.remotes),
+    reloadMetrics(registry),
   ];
   const off = events.on((event) => {
     for (const observe of observers) observe(event);
