@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfigFile, parseConfig } from '../../src/config/load.js';
-import type { EventBus, PosternEvent } from '../../src/events.js';
+import { EventBus, type PosternEvent } from '../../src/events.js';
 import { createLogger } from '../../src/log.js';
 import { startPostern as start, type RunningPostern } from '../../src/runtime/postern.js';
 import { makeCertificate, type TestCertificate } from './certs.js';
@@ -43,9 +43,11 @@ export async function startPostern(toml: string, options: StartOptions = {}): Pr
   });
   if (options.file !== undefined) await writeFile(options.file, toml);
   const config = options.file === undefined ? parseConfig(toml, 'test.toml') : loadConfigFile(options.file);
-  const running = await start(config, { logger: createLogger(sink, 'debug') });
+  // Listening from the start: the first generation's build emits events too.
+  const events = new EventBus();
   const seen: PosternEvent[] = [];
-  running.events.on((event) => seen.push(event));
+  events.on((event) => seen.push(event));
+  const running = await start(config, { logger: createLogger(sink, 'debug'), events });
   return {
     port: (id) => running.address(id).port,
     close: () => running.close(1_000),
