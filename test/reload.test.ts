@@ -150,14 +150,16 @@ test('reload under load: 20 clients submit through 10 reloads, one of a broken f
   assert.equal([...files].filter((f) => f.endsWith('.json')).length, sessions.length);
 });
 
-test('a reload re-reads the memory directory: a user added can log in, one removed cannot, and a session opened before keeps the users it started with', async () => {
+test('a reload re-reads the memory directory: a user added can log in, one removed cannot, and a session opened before keeps the users it started with; a moved queue.path is a warning', async () => {
   const { dir, cert, file } = await setup();
   const BOB = { name: 'bob', secret: 'bob-secret' };
   const server = await startPostern(basics(dir, cert) + memoryDirectory([ALICE]) + AUTH, { file });
   try {
     const before = await secured(server);
-    await writeFile(file, basics(dir, cert) + memoryDirectory([BOB]) + AUTH);
-    assert.equal((await server.running.reload()).ok, true);
+    await writeFile(file, basics(dir, cert).replace(join(dir, 'queue'), join(dir, 'elsewhere')) + memoryDirectory([BOB]) + AUTH);
+    const result = await server.running.reload();
+    assert.equal(result.ok, true);
+    assert.ok(result.warnings.includes(`${file}: queue.path: the queue stays at ${join(dir, 'queue')} until a restart`), result.warnings.join('\n'));
 
     const bob = await secured(server);
     assert.equal((await bob.send(`AUTH PLAIN ${plain(BOB.name, BOB.secret)}`)).code, 235);

@@ -24,7 +24,7 @@ export async function runServer(config: Config): Promise<void> {
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
       logger.warn({ event: 'shutdown.forced', signal }, 'a second signal: exiting now, without waiting for open sessions');
-      return exitAfterFlush(logger, 1);
+      return afterFlush(logger, () => process.exit(1));
     }
     stopping = true;
     logger.info({ event: 'shutdown', signal, graceMs: SHUTDOWN_GRACE_MS });
@@ -33,7 +33,7 @@ export async function runServer(config: Config): Promise<void> {
       (postern) =>
         postern.close(SHUTDOWN_GRACE_MS).then(() => {
           logger.info({ event: 'stopped' });
-          exitAfterFlush(logger, 0);
+          afterFlush(logger, () => process.exit(0));
         }),
       () => {}, // it never started: main reports why and exits
     );
@@ -60,7 +60,7 @@ export async function runServer(config: Config): Promise<void> {
   // SIGQUIT keeps its meaning (die now, dump core where enabled), after the log is written.
   process.once('SIGQUIT', (signal) => {
     logger.warn({ event: 'shutdown.forced', signal }, 'exiting at once');
-    logger.flush(() => process.kill(process.pid, signal));
+    afterFlush(logger, () => process.kill(process.pid, signal));
   });
 
   const postern = await started;
@@ -74,11 +74,11 @@ function statusLine(result: ReloadResult): string {
     : `reload refused (${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}, see the log); config generation ${result.generation} stays in force`;
 }
 
-/** Exits with `code` once the log is written, or after FLUSH_TIMEOUT_MS. */
-function exitAfterFlush(logger: Logger, code: number): void {
-  const timer = setTimeout(() => process.exit(code), FLUSH_TIMEOUT_MS);
+/** Runs `exit` once the log is written, or after FLUSH_TIMEOUT_MS. */
+function afterFlush(logger: Logger, exit: () => void): void {
+  const timer = setTimeout(exit, FLUSH_TIMEOUT_MS);
   logger.flush(() => {
     clearTimeout(timer);
-    process.exit(code);
+    exit();
   });
 }

@@ -8,7 +8,7 @@ import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { ControlServer } from '../control/server.js';
 import { Directories } from '../directory/registry.js';
-import { ConfigError, describeError } from '../errors.js';
+import { ConfigError, describeError, formatProblem } from '../errors.js';
 import { EventBus } from '../events.js';
 import { logEvents, type Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
@@ -68,7 +68,7 @@ class Postern implements RunningPostern {
   readonly #lifecycle = new Lifecycle();
   readonly #listeners = new Listeners({
     smtp: (listenerId, socket) => this.#dispatch(listenerId, socket),
-    http: (req, res) => this.#metrics?.handle(req, res),
+    http: (req, res) => this.#metrics?.handle(req, res), // set before any listener starts
   });
   /** The current generation and those still draining. */
   readonly #generations = new Set<Generation>();
@@ -140,7 +140,7 @@ class Postern implements RunningPostern {
 
     this.#shared = { events: this.events, logger, spool, directories };
     this.#queuePath = config.queue.path;
-    this.#serve(...(await this.#build(1, config)));
+    this.#serve(await this.#build(1, config));
     this.#lifecycle.onClose('sessions', ({ graceMs }) =>
       Promise.all([...this.#generations].map((g) => g.close(graceMs))).then(() => undefined),
     );
@@ -192,14 +192,15 @@ class Postern implements RunningPostern {
     if (!this.generation.accept(listenerId, socket) && !this.#pending?.accept(listenerId, socket)) socket.destroy();
   }
 
-  async #build(id: number, config: Config): Promise<[Generation, number]> {
+  /** Generation `id` of `config`, and how many seconds it took to build. */
+  async #build(id: number, config: Config): Promise<{ generation: Generation; seconds: number }> {
     if (this.#shared === undefined) throw new Error('Postern has not started');
     const started = performance.now();
     const generation = await Generation.build(id, config, this.#shared);
-    return [generation, (performance.now() - started) / 1000];
+    return { generation, seconds: (performance.now() - started) / 1000 };
   }
 
-  #serve(generation: Generation, seconds: number): void {
+  #serve({ generation, seconds }: { generation: Generation; seconds: number }): void {
     this.#current = generation;
     this.#generations.add(generation);
     this.events.emit({ type: 'generation.started', generation: generation.id, seconds });
@@ -214,13 +215,13 @@ class Postern implements RunningPostern {
     const source = config.source;
     if (this.#closing) return this.#refused(source, ['the server is shutting down']);
     const previous = this.generation;
-    let built: [Generation, number];
+    let built: { generation: Generation; seconds: number };
     try {
       built = await this.#build(previous.id + 1, config);
     } catch (error) {
       return this.#refused(source, problemsOf(error, source));
     }
-    const [next] = built;
+    const next = built.generation;
     let listeners: ListenerChange | undefined;
     let control: { commit(): void; abort(): void } | undefined;
     this.#pending = next;
@@ -240,7 +241,7 @@ class Postern implements RunningPostern {
     this.#pending = undefined;
     const moved = listeners.commit();
     control.commit();
-    this.#serve(...built);
+    this.#serve(built);
     void previous.close().then(() => {
       this.#generations.delete(previous);
       this.#logger.info({ event: 'generation.closed', generation: previous.id });
@@ -249,7 +250,9 @@ class Postern implements RunningPostern {
     for (const id of [...moved.added, ...moved.rebound]) this.#logListener(id);
     for (const id of moved.removed) this.#logger.info({ event: 'listener.down', listener: id });
     const warnings = [...config.warnings];
-    if (config.queue.path !== this.#queuePath) warnings.push(`${source}: queue.path: the queue stays at ${this.#queuePath} until a restart`);
+    if (config.queue.path !== this.#queuePath) {
+      warnings.push(formatProblem({ file: source, key: 'queue.path', message: `the queue stays at ${this.#queuePath} until a restart` }));
+    }
     for (const warning of warnings) this.#logger.warn({ event: 'config.warning' }, warning);
     this.events.emit({ type: 'config.reload', source, result: 'ok', generation: next.id, problems: 0 });
     return { ok: true, generation: next.id, source, problems: [], warnings };
