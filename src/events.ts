@@ -66,7 +66,14 @@ export type PosternEvent =
   | { type: 'proxy.header'; listener: string; peerIp: string; version: 1 | 2; result: 'local'; why: 'local' | 'unknown' | 'unix'; remoteIp: string }
   | { type: 'proxy.refused'; listener: string; peerIp: string; reason: 'malformed'; detail: string }
   /** `received`: the bytes of a header that had come when the wait ended. */
-  | { type: 'proxy.refused'; listener: string; peerIp: string; reason: 'timeout' | 'truncated'; received: number };
+  | { type: 'proxy.refused'; listener: string; peerIp: string; reason: 'timeout' | 'truncated'; received: number }
+  /** A config generation serves new sessions from now on; `seconds` it took to build (pool, backends, certificates). */
+  | { type: 'generation.started'; generation: number; seconds: number }
+  /**
+   * A reload (SIGHUP, `postern reload`) of `source`: `ok` = generation `generation` serves new sessions;
+   * `error` = refused for `problems` problems (each logged on its own line), generation `generation` stays.
+   */
+  | { type: 'config.reload'; source: string; result: 'ok' | 'error'; generation: number; problems: number };
 
 type Listener = (event: PosternEvent) => void;
 

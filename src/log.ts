@@ -23,7 +23,7 @@ export function createLogger(destination?: DestinationStream, level = process.en
 }
 
 /** Which events are log lines, and at which level. Lookup and pool internals are debug: metrics cover them. */
-function levelOf(event: PosternEvent): 'info' | 'warn' | 'debug' {
+function levelOf(event: PosternEvent): 'error' | 'info' | 'warn' | 'debug' {
   switch (event.type) {
     case 'auth.result':
       return event.result === 'temp_failure' ? 'warn' : 'info';
@@ -38,6 +38,9 @@ function levelOf(event: PosternEvent): 'info' | 'warn' | 'debug' {
     // cut-off header means the balancer and Postern disagree.
     case 'proxy.refused':
       return event.reason === 'truncated' && event.received === 0 ? 'debug' : 'warn';
+    case 'config.reload':
+      return event.result === 'ok' ? 'info' : 'error';
+    case 'generation.started':
     case 'session.connect':
     case 'session.close':
     case 'session.tls':

@@ -1,17 +1,14 @@
-// The command line: --check, --version, config errors with positions, hash-password, and a clean
-// shutdown on SIGTERM.
+// The command line: --check, --version, config errors with positions, hash-password. Running the
+// server and its signals: daemon.test.ts.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFile } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { SmtpClient } from './helpers/smtp.js';
 import { basics, scratch } from './helpers/postern.js';
-import { eventually } from './helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
@@ -115,31 +112,4 @@ test('hash-password, given a password on stdin, prints an argon2id PHC string', 
   const r = await postern(['hash-password'], 'correct horse\n');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$\S+\n$/);
-});
-
-test('runs in the foreground, logs JSON lines, and exits 0 on SIGTERM after sessions end', async () => {
-  const { dir, cert } = await scratch();
-  const file = join(dir, 'postern.toml');
-  await writeFile(file, basics(dir, cert));
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--config', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => (out += chunk));
-  /** The first whole stdout line that has every one of `parts`. */
-  const line = (...parts: string[]): string | undefined =>
-    out.split('\n').slice(0, -1).find((l) => parts.every((part) => l.includes(part)));
-  await eventually(() => line('"listener.up"', '"submission"') !== undefined, () => `the submission listener up; stdout: ${out}`, {
-    timeout: 20_000,
-  });
-  const { addresses } = JSON.parse(line('"listener.up"', '"submission"')!) as { addresses: string[] };
-  const c = await SmtpClient.connect(Number(addresses[0]!.split(':').pop()));
-  assert.equal(c.greeting.code, 220);
-  child.kill('SIGTERM');
-  await eventually(() => line('"event":"shutdown"') !== undefined, () => `the shutdown log line; stdout: ${out}`);
-  // a running session may finish its work during the grace period
-  assert.equal((await c.send('QUIT')).code, 221);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  assert.equal(code, 0);
-  for (const line of out.trim().split('\n')) JSON.parse(line);
-  assert.match(out, /"event":"stopped"/);
 });

@@ -1,5 +1,6 @@
-// The control socket: `postern status` against a running server, the errors when none runs or the
-// user is not the socket's owner, and one server per control socket.
+// The control socket: `postern status` and `postern reload` against a running server, the errors when
+// none runs or the user is not the socket's owner, one server per control socket, and the socket
+// moved by a reload.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -7,8 +8,11 @@ import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { requestControl } from '../src/control/client.js';
+import { ControlServer } from '../src/control/server.js';
 import { basics, scratch, startPostern } from './helpers/postern.js';
 import { SmtpClient } from './helpers/smtp.js';
+import { sleep } from './helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
@@ -49,13 +53,76 @@ test('postern status reports version, uptime, generation, listeners, open sessio
   }
 });
 
+test('postern reload over the socket: the new generation, or each problem with its position and exit 1; --json the same as data', async () => {
+  const { dir, cert } = await scratch();
+  const file = join(dir, 'postern.toml');
+  const server = await startPostern(basics(dir, cert), { file });
+  try {
+    const ok = await cli(['--config', file, 'reload']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, `reloaded ${file}: config generation 2\n`);
+    assert.equal(server.running.generation.id, 2);
+
+    // Only the server's own reading of the file finds this: the CLI reads no more than the socket's path.
+    const broken = basics(dir, cert) + '[session.auth]\nmechanisms = ["plain", "cram-md5"]\n';
+    const line = broken.split('\n').indexOf('mechanisms = ["plain", "cram-md5"]') + 1;
+    await writeFile(file, broken);
+    const refused = await cli(['--config', file, 'reload']);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stdout, '');
+    const [head, problem, ...rest] = refused.stderr.trim().split('\n');
+    assert.equal(head, `reload of ${file} refused; config generation 2 stays in force:`);
+    assert.match(problem!, new RegExp(`^${file}:${line}:\\d+: session\\.auth\\.mechanisms\\.1: unknown mechanism "cram-md5"`));
+    assert.deepEqual(rest, []);
+
+    const json = await cli(['--config', file, 'reload', '--json']);
+    assert.equal(json.code, 1);
+    assert.deepEqual(JSON.parse(json.stdout), { ok: false, generation: 2, source: file, problems: [problem], warnings: [] });
+    assert.equal(server.running.generation.id, 2);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a reload that changes server.control-socket moves the socket: the new path answers (mode 0600), the old one is gone', async () => {
+  const { dir, cert } = await scratch();
+  const file = join(dir, 'postern.toml');
+  const server = await startPostern(basics(dir, cert), { file });
+  try {
+    const moved = join(dir, 'run', 'moved.sock');
+    await writeFile(file, basics(dir, cert).replace(join(dir, 'postern.sock'), moved));
+    // As SIGHUP does it: `postern reload` reads the socket's path from the file, which names the new one already.
+    assert.equal((await server.running.reload()).ok, true);
+    assert.equal((await stat(moved)).mode & 0o777, 0o600);
+    assert.match((await cli(['--config', file, 'status'])).stdout, /config generation 2$/m);
+    await assert.rejects(stat(join(dir, 'postern.sock')), { code: 'ENOENT' });
+  } finally {
+    await server.close();
+  }
+});
+
+test('a verb may take longer than the deadline for its request to arrive', async () => {
+  const { dir } = await scratch();
+  const control = new ControlServer(() => {}, { requestTimeoutMs: 100 });
+  // Fixed times are the thing tested: the answer comes 300 ms after a request that arrived at once.
+  control.register('slow', () => sleep(300).then(() => 'done'));
+  await control.listen(join(dir, 'slow.sock'));
+  try {
+    assert.equal(await requestControl(join(dir, 'slow.sock'), 'slow'), 'done');
+  } finally {
+    await control.close();
+  }
+});
+
 test('with no server running: a clear error and exit 69, no stack trace', async () => {
   const { dir, cert } = await scratch();
   const file = join(dir, 'postern.toml');
   await writeFile(file, basics(dir, cert));
-  const r = await cli(['--config', file, 'status']);
-  assert.equal(r.code, 69);
-  assert.equal(r.stderr.trim(), `postern: no Postern is running with control socket ${join(dir, 'postern.sock')} (start it, or pass the --config it runs with)`);
+  for (const command of ['status', 'reload']) {
+    const r = await cli(['--config', file, command]);
+    assert.equal(r.code, 69);
+    assert.equal(r.stderr.trim(), `postern: no Postern is running with control socket ${join(dir, 'postern.sock')} (start it, or pass the --config it runs with)`);
+  }
 });
 
 test('the socket is mode 0600: another user gets "permission denied", not an answer', async () => {

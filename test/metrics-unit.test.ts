@@ -161,6 +161,30 @@ describe('metrics from events', () => {
     }
   });
 
+  test('config reloads by result, and the generation serving with its load time', async () => {
+    const reload = (result: 'ok' | 'error', generation: number): PosternEvent =>
+      ({ type: 'config.reload', source: '/etc/postern.toml', result, generation, problems: result === 'ok' ? 0 : 2 });
+    let { samples } = await scrape(metrics);
+    assert.equal(sampleValue(samples, 'postern_config_reloads_total', { result: 'ok' }), 0);
+    assert.equal(sampleValue(samples, 'postern_config_reloads_total', { result: 'error' }), 0);
+    assert.equal(sampleValue(samples, 'postern_config_last_reload_successful'), 1);
+
+    bus.emit({ type: 'generation.started', generation: 1, seconds: 0.25 });
+    bus.emit({ type: 'generation.started', generation: 2, seconds: 0.125 });
+    bus.emit(reload('ok', 2));
+    bus.emit(reload('error', 2));
+    ({ samples } = await scrape(metrics));
+    assert.equal(sampleValue(samples, 'postern_config_reloads_total', { result: 'ok' }), 1);
+    assert.equal(sampleValue(samples, 'postern_config_reloads_total', { result: 'error' }), 1);
+    assert.equal(sampleValue(samples, 'postern_config_last_reload_successful'), 0);
+    assert.equal(sampleValue(samples, 'postern_config_generation'), 2);
+    assert.equal(sampleValue(samples, 'postern_config_generation_load_seconds'), 0.125);
+
+    bus.emit(reload('ok', 3));
+    ({ samples } = await scrape(metrics));
+    assert.equal(sampleValue(samples, 'postern_config_last_reload_successful'), 1);
+  });
+
   test('no label carries a user name or client address; promtool finds no problems', async () => {
     const { text, samples } = await scrape(metrics);
     const values = samples.flatMap((s) => Object.values(s.labels));

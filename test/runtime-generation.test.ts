@@ -2,10 +2,9 @@
 // the old one closes once its last session ends, and shutdown closes the services in order.
 import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo } from 'node:net';
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseConfig } from '../src/config/load.js';
 import { Lifecycle } from '../src/runtime/lifecycle.js';
 import { ALICE, memoryDirectory } from './helpers/fixtures.js';
 import { basics, scratch, startPostern, type TestPostern } from './helpers/postern.js';
@@ -30,16 +29,18 @@ const logged = (logs: string[], event: string): Record<string, unknown>[] =>
   logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === event);
 
 
-test('a session keeps the generation it connected with; new sessions get the new one; the old one closes after its last session', async () => {
+test('a reload that removes a mechanism: new sessions no longer offer it; a session opened before keeps the generation it connected with and completes its AUTH; the old one closes after its last session', async () => {
   const { dir, cert } = await scratch();
   const base = basics(dir, cert) + USERS;
-  const server = await startPostern(base + auth('["plain", "login"]'));
+  const file = join(dir, 'postern.toml');
+  const server = await startPostern(base + auth('["plain", "login"]'), { file });
   try {
     const old = await session(server);
     assert.deepEqual(old.mechanisms, ['PLAIN', 'LOGIN']);
 
-    const next = await server.running.swap(parseConfig(base + auth('["plain"]'), 'test.toml'));
-    assert.equal(next.id, 2);
+    await writeFile(file, base + auth('["plain"]'));
+    const next = await server.running.reload();
+    assert.deepEqual({ ok: next.ok, generation: next.generation }, { ok: true, generation: 2 });
     const fresh = await session(server);
     assert.deepEqual(fresh.mechanisms, ['PLAIN']);
     assert.equal((await fresh.client.send('AUTH LOGIN')).last, '504 5.5.4 Mechanism not supported');

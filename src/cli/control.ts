@@ -2,6 +2,7 @@
 // (`server.control-socket` of the config given with --config) and prints the answer as text, or as
 // JSON with --json. Services register the verbs server-side (src/runtime/postern.ts and beside it).
 import { requestControl } from '../control/client.js';
+import type { ReloadResult } from '../runtime/reload.js';
 
 export interface ControlCommand {
   /** The verb sent to the server. */
@@ -10,6 +11,8 @@ export interface ControlCommand {
   args(positionals: string[], flags: Record<string, string | boolean | undefined>): Record<string, unknown>;
   /** The answer as lines of text. */
   format(result: unknown): string[];
+  /** Whether the answer reports a failure (the CLI then prints it on stderr and exits 1); never, if absent. */
+  failed?(result: unknown): boolean;
 }
 
 interface Status {
@@ -48,6 +51,19 @@ export const CONTROL_COMMANDS = new Map<string, ControlCommand>([
       },
     },
   ],
+  [
+    'reload',
+    {
+      verb: 'reload',
+      args: () => ({}),
+      format(result) {
+        const r = result as ReloadResult;
+        if (!r.ok) return [`reload of ${r.source} refused; config generation ${r.generation} stays in force:`, ...r.problems];
+        return [`reloaded ${r.source}: config generation ${r.generation}`, ...r.warnings.map((w) => `warning: ${w}`)];
+      },
+      failed: (result) => !(result as ReloadResult).ok,
+    },
+  ],
 ]);
 
 /** The longest command name `words` starts with ("queue list" before "queue"), with the words after it. */
@@ -63,7 +79,10 @@ export async function runControlCommand(
   socket: string,
   found: { command: ControlCommand; rest: string[] },
   flags: Record<string, string | boolean | undefined>,
-): Promise<string[]> {
+): Promise<{ lines: string[]; failed: boolean }> {
   const result = await requestControl(socket, found.command.verb, found.command.args(found.rest, flags));
-  return flags.json === true ? [JSON.stringify(result, null, 2)] : found.command.format(result);
+  return {
+    lines: flags.json === true ? [JSON.stringify(result, null, 2)] : found.command.format(result),
+    failed: found.command.failed?.(result) ?? false,
+  };
 }

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { describeConfig } from './check.js';
 import { CONTROL_COMMANDS, findCommand, runControlCommand } from './control.js';
 import { runServer } from './run.js';
-import { loadConfigFile } from '../config/load.js';
+import { loadConfigFile, loadControlSocket } from '../config/load.js';
 import { ControlUnavailable } from '../control/client.js';
 import { hashPassword } from '../directory/memory/hash.js';
 import { ConfigError, formatProblem } from '../errors.js';
@@ -53,21 +53,25 @@ async function main(argv: string[]): Promise<number> {
     return console.log(await hashPassword(password, scheme)), 0;
   }
 
-  const config = loadConfigFile(values.config ?? join(packageRoot(), 'config', 'postern.toml'));
+  const file = values.config ?? join(packageRoot(), 'config', 'postern.toml');
   if (positionals.length > 0) {
     const found = findCommand(positionals);
     if (found === undefined) return console.error(`postern: unknown command "${positionals.join(' ')}"\n${USAGE}`), EXIT_USAGE;
-    if (config.server.controlSocket === null) {
-      return console.error(`postern: ${config.source} has server.control-socket = false: no commands can reach the server`), EXIT_UNAVAILABLE;
+    const socket = loadControlSocket(file);
+    if (socket === null) {
+      return console.error(`postern: ${file} has server.control-socket = false: no commands can reach the server`), EXIT_UNAVAILABLE;
     }
     try {
-      for (const line of await runControlCommand(config.server.controlSocket, found, values)) console.log(line);
-      return 0;
+      const { lines, failed } = await runControlCommand(socket, found, values);
+      // A failure's text goes to stderr; its JSON to stdout all the same, for the program reading it.
+      for (const line of lines) (failed && values.json !== true ? console.error : console.log)(line);
+      return failed ? 1 : 0;
     } catch (err) {
       console.error(`postern: ${(err as Error).message}`);
       return err instanceof ControlUnavailable ? EXIT_UNAVAILABLE : 1;
     }
   }
+  const config = loadConfigFile(file);
   if (values.check) {
     for (const warning of config.warnings) console.error(`warning: ${warning}`);
     for (const line of describeConfig(config)) console.log(line);

@@ -49,7 +49,7 @@ export interface ServerSection {
 const DEFAULT_CONTROL_SOCKET = './data/postern.sock';
 
 /** `server.control-socket`: a path, or false for none. */
-function readControlSocket(reader: ConfigReader): string | null {
+export function readControlSocket(reader: ConfigReader): string | null {
   const path: KeyPath = ['server', 'control-socket'];
   const raw = reader.take(path);
   if (raw === undefined) return DEFAULT_CONTROL_SOCKET;

@@ -6,7 +6,7 @@ import { ConfigError, formatProblem, type ConfigProblem } from '../errors.js';
 import { readAuthRules } from './auth.js';
 import { readDirectories } from './directories.js';
 import { formatKey } from './key-path.js';
-import { readServer } from './listeners.js';
+import { readControlSocket, readServer } from './listeners.js';
 import { ConfigReader } from './reader.js';
 import { readRemotes } from './remotes.js';
 import { PositionIndex } from './toml-positions.js';
@@ -29,8 +29,7 @@ function syntaxProblem(err: TomlError, text: string, file: string): ConfigProble
 
 const byPosition = (a: ConfigProblem, b: ConfigProblem): number => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0);
 
-/** `file` names the source in messages (and Config.source). */
-export function parseConfig(text: string, file: string): Config {
+function readerOf(text: string, file: string): ConfigReader {
   let root: TomlTable;
   try {
     // "__proto__"/"constructor" as ids would reach plain-object records: refuse them with a position.
@@ -39,7 +38,12 @@ export function parseConfig(text: string, file: string): Config {
     if (err instanceof TomlError) throw new ConfigError([syntaxProblem(err, text, file)]);
     throw err;
   }
-  const reader = new ConfigReader(root, file, new PositionIndex(text));
+  return new ConfigReader(root, file, new PositionIndex(text));
+}
+
+/** `file` names the source in messages (and Config.source). */
+export function parseConfig(text: string, file: string): Config {
+  const reader = readerOf(text, file);
 
   const server = readServer(reader);
   const remotes = readRemotes(reader);
@@ -71,12 +75,25 @@ export function parseConfig(text: string, file: string): Config {
   return config;
 }
 
-export function loadConfigFile(path: string): Config {
-  let text: string;
+function readConfigText(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     throw new ConfigError([{ file: path, key: '', message: `cannot read the config file: ${(err as Error).message}` }]);
   }
-  return parseConfig(text, path);
+}
+
+export function loadConfigFile(path: string): Config {
+  return parseConfig(readConfigText(path), path);
+}
+
+/**
+ * Only `server.control-socket` of the file at `path`, for the commands to a running server: a problem
+ * elsewhere in the file must not keep `postern reload` from reaching the server, which reports it.
+ */
+export function loadControlSocket(path: string): string | null {
+  const reader = readerOf(readConfigText(path), path);
+  const socket = readControlSocket(reader);
+  if (reader.problems.length > 0) throw new ConfigError(reader.problems);
+  return socket;
 }

@@ -1,8 +1,8 @@
 // The control socket (`server.control-socket`): a Unix socket, mode 0600 — file permissions are the
 // access control, there is no TCP port. Services register verbs (status, reload, queue …, cache …);
 // each connection carries one request and gets one answer.
-import { chmod, lstat, rm } from 'node:fs/promises';
-import { mkdir } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { chmod, lstat, mkdir, rm } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { describeError } from '../errors.js';
@@ -16,11 +16,12 @@ const REQUEST_TIMEOUT_MS = 5_000;
 export class ControlServer {
   readonly #handlers = new Map<string, ControlHandler>();
   readonly #onFault: (verb: string, error: unknown) => void;
-  #server: Server | undefined;
-  #path: string | undefined;
+  readonly #requestTimeoutMs: number;
+  #bound: { server: Server; path: string } | undefined;
 
-  constructor(onFault: (verb: string, error: unknown) => void) {
+  constructor(onFault: (verb: string, error: unknown) => void, { requestTimeoutMs = REQUEST_TIMEOUT_MS } = {}) {
     this.#onFault = onFault;
+    this.#requestTimeoutMs = requestTimeoutMs;
   }
 
   register(verb: string, handler: ControlHandler): void {
@@ -33,6 +34,35 @@ export class ControlServer {
    * answers on is an error: two servers on one control socket (and so, usually, one spool) would race.
    */
   async listen(path: string): Promise<void> {
+    this.#bound = await this.#bind(path);
+  }
+
+  /**
+   * Moves to `path` (a reload changed server.control-socket; null = none): listens there now, and
+   * `commit()` stops listening on the old one. Rejects, with the old one still answering, if `path`
+   * cannot be listened on.
+   */
+  async prepareMove(path: string | null): Promise<{ commit(): void; abort(): void }> {
+    const old = this.#bound;
+    if (path === (old?.path ?? null)) return { commit: () => {}, abort: () => {} };
+    const next = path === null ? undefined : await this.#bind(path);
+    return {
+      commit: () => {
+        this.#bound = next;
+        // Not awaited: the connection asking for this reload is still open, and it gets its answer.
+        if (old !== undefined) void unbind(old);
+      },
+      abort: () => void (next && unbind(next)),
+    };
+  }
+
+  async close(): Promise<void> {
+    const bound = this.#bound;
+    this.#bound = undefined;
+    if (bound !== undefined) await unbind(bound);
+  }
+
+  async #bind(path: string): Promise<{ server: Server; path: string }> {
     await mkdir(dirname(path), { recursive: true });
     if (await exists(path)) {
       if (await answers(path)) throw new Error(`another Postern is running on control socket ${path}`);
@@ -49,22 +79,13 @@ export class ControlServer {
     // The socket is created under the process umask, which already denies others write (connect)
     // access with any usual umask; 0600 makes it owner-only whatever the umask.
     await chmod(path, 0o600);
-    this.#server = server;
-    this.#path = path;
-  }
-
-  async close(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    if (server === undefined) return;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    if (this.#path !== undefined) await rm(this.#path, { force: true });
+    return { server, path };
   }
 
   #serve(socket: Socket): void {
     let buffer = '';
     socket.setEncoding('utf8');
-    socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
+    socket.setTimeout(this.#requestTimeoutMs, () => socket.destroy());
     socket.on('error', () => socket.destroy());
     socket.on('data', (chunk: string) => {
       buffer += chunk;
@@ -72,6 +93,8 @@ export class ControlServer {
       const end = buffer.indexOf('\n');
       if (end < 0) return;
       socket.removeAllListeners('data');
+      // The deadline is for the request's arrival: a verb may take longer (a reload builds a pool).
+      socket.setTimeout(0);
       void this.#handle(buffer.slice(0, end)).then((response) => this.#answer(socket, response));
     });
   }
@@ -99,6 +122,13 @@ export class ControlServer {
   #answer(socket: Socket, response: ControlResponse): void {
     socket.end(`${JSON.stringify(response)}\n`);
   }
+}
+
+/** Removes the socket file and stops listening; resolves once the connections still open have closed. */
+function unbind({ server, path }: { server: Server; path: string }): Promise<void> {
+  // The file goes at once: a later bind of the same path must not lose its new file to this one.
+  rmSync(path, { force: true });
+  return new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
 async function exists(path: string): Promise<boolean> {

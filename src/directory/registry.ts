@@ -1,7 +1,7 @@
 // Every backend `session.auth.lookup` can name, built per config generation: "directory/<id>" memory
 // directories and "remote/<id>" IMAP lookups. A lookup actor (its IMAP connections, queue and cache)
 // outlives the generation that made it: a later generation whose [remote."<id>"] settings are unchanged
-// takes the running actor over, so a reload keeps the cache. An actor closes once no generation uses it.
+// takes the running actor over, so a reload keeps the cache. An actor closes once no generation holds it.
 import { isDeepStrictEqual } from 'node:util';
 import type { Config, RemoteConfig } from '../config/types.js';
 import type { EventBus } from '../events.js';
@@ -25,10 +25,10 @@ export interface DirectorySet {
 
 export class Directories {
   readonly #events: EventBus;
-  /** The newest generation's actors, by remote id. */
-  #current = new Map<string, ActorEntry>();
-  /** Every actor still open, the current ones and those an older generation still holds. */
+  /** Every actor still open: each is held by at least one generation. */
   readonly #open = new Set<ActorEntry>();
+  /** Each open generation's actors, in the order they were opened: the last is the newest's. */
+  readonly #held: ActorEntry[][] = [];
 
   constructor(events: EventBus) {
     this.#events = events;
@@ -41,23 +41,24 @@ export class Directories {
       const memory = new MemoryDirectory(directory, pool);
       byPath.set(memory.path, memory);
     }
-    const current = new Map<string, ActorEntry>();
+    const held: ActorEntry[] = [];
     for (const remote of Object.values(config.remotes)) {
       if (!remote.lookup) continue; // only `lookup = true` makes a remote usable as remote/<id>
-      const running = this.#current.get(remote.id);
-      const entry = running !== undefined && isDeepStrictEqual(running.config, remote) ? running : this.#start(remote);
+      // Any open actor with these exact settings, not only the newest generation's: a generation that
+      // was built and then dropped (a reload refused after its build) must not cost the cache.
+      const entry = [...this.#open].find((e) => isDeepStrictEqual(e.config, remote)) ?? this.#start(remote);
       entry.users += 1;
-      current.set(remote.id, entry);
+      held.push(entry);
       byPath.set(entry.actor.path, entry.actor);
     }
-    this.#current = current;
-    const held = [...current.values()];
+    this.#held.push(held);
     let released = false;
     return {
       byPath,
       release: async () => {
         if (released) return;
         released = true;
+        this.#held.splice(this.#held.indexOf(held), 1);
         await Promise.all(held.map((entry) => this.#release(entry)));
       },
     };
@@ -65,14 +66,14 @@ export class Directories {
 
   /** The newest generation's remote lookups, for the metrics. */
   remotes(): Iterable<Verifier> {
-    return [...this.#current.values()].map((entry) => entry.actor);
+    return (this.#held.at(-1) ?? []).map((entry) => entry.actor);
   }
 
   /** Closes every actor, held or not (shutdown). */
   async close(): Promise<void> {
     const all = [...this.#open];
     this.#open.clear();
-    this.#current = new Map();
+    this.#held.length = 0;
     await Promise.all(all.map((entry) => entry.actor.close()));
   }
 
@@ -84,7 +85,7 @@ export class Directories {
 
   async #release(entry: ActorEntry): Promise<void> {
     entry.users -= 1;
-    if (entry.users > 0 || this.#current.get(entry.config.id) === entry || !this.#open.delete(entry)) return;
+    if (entry.users > 0 || !this.#open.delete(entry)) return;
     await entry.actor.close();
   }
 }

@@ -8,6 +8,7 @@ import { metricsHandler } from './http.js';
 import { lookupMetrics, type LookupBackends } from './lookup.js';
 import { poolMetrics, type PoolStatsSource } from './pool.js';
 import { proxyMetrics } from './proxy.js';
+import { reloadMetrics } from './reload.js';
 import { trafficMetrics } from './traffic.js';
 
 export interface MetricsSources {
@@ -42,6 +43,7 @@ export function createMetrics(events: EventBus, sources: MetricsSources): Metric
     poolMetrics(registry, sources.pool),
     lookupMetrics(registry, sources.remotes),
     proxyMetrics(registry, sources.listeners),
+    reloadMetrics(registry),
   ];
   const off = events.on((event) => {
     for (const observe of observers) observe(event);

@@ -4,9 +4,11 @@
 // connection is served by the generation current when it connected, to its end; a replaced generation
 // closes once its last session has ended (or the shutdown's grace period is over).
 import type { Socket } from 'node:net';
+import { formatKey } from '../config/key-path.js';
 import { ruleUses } from '../config/rules.js';
 import type { CertificateConfig, Config } from '../config/types.js';
 import type { Directories, DirectorySet } from '../directory/registry.js';
+import { ConfigError, describeError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../log.js';
 import { WorkerPool } from '../pool/pool.js';
@@ -54,6 +56,9 @@ export class Generation {
     const pool = new WorkerPool({ ...config.server.workers, rules: config.auth, named: config.rules, events: shared.events });
     const backends = shared.directories.open(config, pool);
     try {
+      // Its first sessions would wait for the workers to start: until one answers, the generation
+      // before it serves them instead (and a pool that cannot start refuses the generation).
+      await pool.mechanisms({ listener: '', 'remote-ip': '', 'local-ip': '', 'helo-domain': '' });
       const services: SessionServices = {
         pool,
         settings: new SettingsResolver(pool, config.auth),
@@ -69,8 +74,14 @@ export class Generation {
       for (const listener of config.listeners) {
         if (listener.protocol !== 'smtp') continue;
         const certificate = listener.tls.enable ? listener.tls.certificate : null;
-        const pair = certificate === null ? null : await keys(certificate, listener.hostname);
-        servers.set(listener.id, createSmtpServer(listener, services, pair));
+        try {
+          const pair = certificate === null ? null : await keys(certificate, listener.hostname);
+          servers.set(listener.id, createSmtpServer(listener, services, pair));
+        } catch (error) {
+          // A missing or unreadable file, a bad PEM, a key that is not the certificate's: a config problem.
+          if (certificate === null) throw error;
+          throw new ConfigError([{ file: config.source, key: formatKey(['certificate', certificate.id]), message: describeError(error) }]);
+        }
       }
       return new Generation(id, config, pool, services, backends, servers);
     } catch (error) {

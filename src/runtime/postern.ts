@@ -1,21 +1,24 @@
 // The composition root: config in, running Postern out. The long-lived parts — event bus and log,
 // spool, metrics registry, the directory backends' lookup actors (and so their caches), the control
 // socket, the listening sockets — are made once here; everything else the config defines is a
-// Generation, which `swap` replaces for new sessions while open ones finish with theirs.
+// Generation, which a reload (`reload`, `swap`) replaces for new sessions while open ones finish with
+// theirs; the reload moves the listening sockets and the control socket to the new config too.
 import type { AddressInfo, Socket } from 'node:net';
+import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { ControlServer } from '../control/server.js';
 import { Directories } from '../directory/registry.js';
-import { describeError } from '../errors.js';
+import { ConfigError, describeError, formatProblem } from '../errors.js';
 import { EventBus } from '../events.js';
 import { logEvents, type Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
 import { ProxyProtocol } from '../proxy/protocol.js';
-import { startHttpListener, startSmtpListener, type RunningListener } from '../smtp/listeners.js';
+import { Listeners, type ListenerChange, type RunningListener } from '../smtp/listeners.js';
 import { Spool } from '../spool/spool.js';
 import { VERSION } from '../version.js';
 import { Generation, type LongLived } from './generation.js';
 import { Lifecycle } from './lifecycle.js';
+import { problemsOf, Serial, type ReloadResult } from './reload.js';
 
 export interface RunningPostern {
   readonly events: EventBus;
@@ -29,10 +32,16 @@ export interface RunningPostern {
   /** The first bound address of a listener (tests bind port 0). */
   address(listenerId: string): AddressInfo;
   /**
-   * Builds a generation from `config` and serves new sessions with it; open sessions finish with the
-   * one they started with, which then closes. Listeners stay as they are (a config must keep them).
+   * Re-reads the config file (the current config's `source`) and swaps it in. Never rejects: a
+   * refused reload says why in its result, and the running config stays.
    */
-  swap(config: Config): Promise<Generation>;
+  reload(): Promise<ReloadResult>;
+  /**
+   * Builds a generation from `config` and serves new sessions with it; open sessions finish with the
+   * one they started with, which then closes. Listeners and the control socket move to the binds of
+   * `config`. All or nothing: if any part fails, the running config stays.
+   */
+  swap(config: Config): Promise<ReloadResult>;
   /** Stops accepting, lets sessions finish within `graceMs`, then closes everything in order. */
   close(graceMs?: number): Promise<void>;
 }
@@ -56,16 +65,28 @@ export async function startPostern(config: Config, { logger, events = new EventB
 class Postern implements RunningPostern {
   readonly events: EventBus;
   readonly control: ControlServer;
-  readonly listeners: RunningListener[] = [];
   readonly #logger: Logger;
   readonly #lifecycle = new Lifecycle();
+  readonly #listeners = new Listeners({
+    smtp: (listenerId, socket) => this.#dispatch(listenerId, socket),
+    http: (req, res) => this.#metrics?.handle(req, res), // set before any listener starts
+  });
   /** The current generation and those still draining. */
   readonly #generations = new Set<Generation>();
-  readonly #proxy: ProxyProtocol;
   readonly #startedAt = Date.now();
+  /** Swaps run one at a time. */
+  readonly #changes = new Serial();
+  /** A reload asked for that has not started yet; another request joins it. */
+  #waitingReload: Promise<ReloadResult> | undefined;
   #current: Generation | undefined;
+  /** A reload's new generation while its listeners bind: a listener only it has is served by it. */
+  #pending: Generation | undefined;
   #shared: LongLived | undefined;
+  #metrics: Metrics | undefined;
+  /** The spool's path: the spool is long-lived, a reload cannot move it. */
+  #queuePath = '';
   #closing = false;
+  readonly #proxy: ProxyProtocol;
 
   constructor(events: EventBus, logger: Logger) {
     this.events = events;
@@ -75,6 +96,10 @@ class Postern implements RunningPostern {
       logger.error({ event: 'control.fault', verb, error: describeError(error) }, 'a control command failed'),
     );
     logEvents(events, logger);
+  }
+
+  get listeners(): RunningListener[] {
+    return this.#listeners.running;
   }
 
   get generation(): Generation {
@@ -105,27 +130,31 @@ class Postern implements RunningPostern {
       pool: { stats: () => this.generation.pool.stats() },
       remotes: () => directories.remotes(),
     });
+    this.#metrics = metrics;
     // Closes after the sessions: their last events still count.
     this.#lifecycle.onClose('metrics', () => metrics.close());
 
     // Answers during the drain too (status shows the sessions left). Bound before any SMTP port:
     // a second server on the same control socket, and so usually the same spool, stops here.
     this.control.register('status', async () => this.#status(await spool.count()));
+    this.control.register('reload', () => this.reload());
     if (config.server.controlSocket !== null) await this.control.listen(config.server.controlSocket);
     this.#lifecycle.onClose('control', () => this.control.close());
 
     this.#shared = { events: this.events, logger, spool, directories };
-    this.#serve(await Generation.build(1, config, this.#shared));
-    this.#lifecycle.onClose('sessions', ({ graceMs }) => {
-      this.#closing = true;
-      return Promise.all([...this.#generations].map((g) => g.close(graceMs))).then(() => undefined);
-    });
+    this.#queuePath = config.queue.path;
+    this.#serve(await this.#build(1, config));
+    this.#lifecycle.onClose('sessions', ({ graceMs }) =>
+      Promise.all([...this.#generations].map((g) => g.close(graceMs))).then(() => undefined),
+    );
 
+    // A reload under way finishes (or gives up) first: it may be binding new addresses.
     // Sockets still in their PROXY header when the listeners have stopped are cut, not drained.
     this.#lifecycle.onClose('proxy', () => this.#proxy.close());
-
-    this.#lifecycle.onClose('listeners', () => Promise.all(this.listeners.map((l) => l.close())).then(() => undefined));
-    await this.#startListeners(config, metrics);
+    // A reload under way finishes (or gives up) first: it may be binding new addresses.
+    this.#lifecycle.onClose('listeners', () => this.#changes.settled().then(() => this.#listeners.close()));
+    await this.#listeners.start(config.listeners);
+    for (const l of this.listeners) this.#logListener(l.id);
   }
 
   address(listenerId: string): AddressInfo {
@@ -134,19 +163,28 @@ class Postern implements RunningPostern {
     return address;
   }
 
-  async swap(config: Config): Promise<Generation> {
-    if (this.#closing || this.#shared === undefined) throw new Error('Postern is shutting down');
-    const previous = this.generation;
-    const next = await Generation.build(previous.id + 1, config, this.#shared);
-    this.#serve(next);
-    void previous.close().then(() => {
-      this.#generations.delete(previous);
-      this.#logger.info({ event: 'generation.closed', generation: previous.id });
+  reload(): Promise<ReloadResult> {
+    // A request made while another waits its turn joins it: that one reads the file late enough for both.
+    this.#waitingReload ??= this.#changes.run(async () => {
+      this.#waitingReload = undefined;
+      const source = this.config.source;
+      let config: Config;
+      try {
+        config = loadConfigFile(source);
+      } catch (error) {
+        return this.#refused(source, problemsOf(error, source));
+      }
+      return this.#apply(config);
     });
-    return next;
+    return this.#waitingReload;
+  }
+
+  swap(config: Config): Promise<ReloadResult> {
+    return this.#changes.run(() => this.#apply(config));
   }
 
   close(graceMs = 10_000): Promise<void> {
+    this.#closing = true;
     return this.#lifecycle.close({ graceMs }, (name, error) =>
       error === undefined
         ? this.#logger.debug({ event: 'shutdown.step', step: name })
@@ -154,30 +192,96 @@ class Postern implements RunningPostern {
     );
   }
 
-  #serve(generation: Generation): void {
-    this.#current = generation;
-    this.#generations.add(generation);
-    this.#logger.info({ event: 'generation.started', generation: generation.id });
+  /**
+   * A socket accepted on `listenerId`: the current generation serves it (a listener a reload is adding:
+   * the new one), once its PROXY header, if its peer must send one, has named the client.
+   */
+  #dispatch(listenerId: string, socket: Socket): void {
+    // Trust is that of the config holding the listener at the accept (only the new one, for a listener being added).
+    const current = this.generation.config;
+    const config = current.listeners.some((l) => l.id === listenerId) ? current : (this.#pending?.config ?? current);
+    void this.#proxy.client(listenerId, socket, config).then((client) => {
+      // Nothing we could say: no generation has the listener the socket came in on.
+      if (client !== null && !this.generation.accept(listenerId, socket, client) && !this.#pending?.accept(listenerId, socket, client)) socket.destroy();
+    });
   }
 
-  async #startListeners(config: Config, metrics: Metrics): Promise<void> {
-    const dispatch =
-      (listenerId: string) =>
-      (socket: Socket): void => {
-        // Trust is the config's current at the accept; the session goes to the generation current once the header is in.
-        void this.#proxy.client(listenerId, socket, this.generation.config).then((client) => {
-          // Nothing we could say: this generation no longer has the listener the socket came in on.
-          if (client !== null && !this.generation.accept(listenerId, socket, client)) socket.destroy();
-        });
-      };
-    for (const listener of config.listeners) {
-      this.listeners.push(
-        listener.protocol === 'http' ? await startHttpListener(listener, metrics.handle) : await startSmtpListener(listener, dispatch(listener.id)),
-      );
+  /** Generation `id` of `config`, and how many seconds it took to build. */
+  async #build(id: number, config: Config): Promise<{ generation: Generation; seconds: number }> {
+    if (this.#shared === undefined) throw new Error('Postern has not started');
+    const started = performance.now();
+    const generation = await Generation.build(id, config, this.#shared);
+    return { generation, seconds: (performance.now() - started) / 1000 };
+  }
+
+  #serve({ generation, seconds }: { generation: Generation; seconds: number }): void {
+    this.#current = generation;
+    this.#generations.add(generation);
+    this.events.emit({ type: 'generation.started', generation: generation.id, seconds });
+  }
+
+  /**
+   * Swaps `config` in: builds its generation, binds what its listeners and control socket add, then —
+   * in one synchronous step, so no connection falls between the two — closes what it drops and serves
+   * new sessions with it. Any failure on the way undoes the steps before it.
+   */
+  async #apply(config: Config): Promise<ReloadResult> {
+    const source = config.source;
+    if (this.#closing) return this.#refused(source, ['the server is shutting down']);
+    const previous = this.generation;
+    let built: { generation: Generation; seconds: number };
+    try {
+      built = await this.#build(previous.id + 1, config);
+    } catch (error) {
+      return this.#refused(source, problemsOf(error, source));
     }
-    for (const l of this.listeners) {
-      this.#logger.info({ event: 'listener.up', listener: l.id, protocol: l.protocol, addresses: l.addresses.map(formatAddress) });
+    const next = built.generation;
+    let listeners: ListenerChange | undefined;
+    let control: { commit(): void; abort(): void } | undefined;
+    this.#pending = next;
+    this.#generations.add(next);
+    try {
+      listeners = await this.#listeners.prepare(config.listeners);
+      control = await this.control.prepareMove(config.server.controlSocket).catch((error: unknown) => {
+        throw new ConfigError([{ file: source, key: 'server.control-socket', message: describeError(error) }]);
+      });
+      if (this.#closing) throw new Error('the server is shutting down');
+    } catch (error) {
+      listeners?.abort();
+      this.#pending = undefined;
+      void next.close().then(() => this.#generations.delete(next));
+      return this.#refused(source, problemsOf(error, source));
     }
+    this.#pending = undefined;
+    const moved = listeners.commit();
+    control.commit();
+    this.#serve(built);
+    void previous.close().then(() => {
+      this.#generations.delete(previous);
+      this.#logger.info({ event: 'generation.closed', generation: previous.id });
+    });
+
+    for (const id of [...moved.added, ...moved.rebound]) this.#logListener(id);
+    for (const id of moved.removed) this.#logger.info({ event: 'listener.down', listener: id });
+    const warnings = [...config.warnings];
+    if (config.queue.path !== this.#queuePath) {
+      warnings.push(formatProblem({ file: source, key: 'queue.path', message: `the queue stays at ${this.#queuePath} until a restart` }));
+    }
+    for (const warning of warnings) this.#logger.warn({ event: 'config.warning' }, warning);
+    this.events.emit({ type: 'config.reload', source, result: 'ok', generation: next.id, problems: 0 });
+    return { ok: true, generation: next.id, source, problems: [], warnings };
+  }
+
+  #refused(source: string, problems: string[]): ReloadResult {
+    for (const problem of problems) this.#logger.error({ event: 'config.problem' }, problem);
+    const generation = this.generation.id;
+    this.events.emit({ type: 'config.reload', source, result: 'error', generation, problems: problems.length });
+    return { ok: false, generation, source, problems, warnings: [] };
+  }
+
+  #logListener(id: string): void {
+    const l = this.listeners.find((listener) => listener.id === id);
+    if (l !== undefined) this.#logger.info({ event: 'listener.up', listener: l.id, protocol: l.protocol, addresses: l.addresses.map(formatAddress) });
   }
 
   #status(queue: number): Record<string, unknown> {

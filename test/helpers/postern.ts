@@ -1,11 +1,11 @@
 // Starts the whole server in-process from a TOML string, capturing its log lines.
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { parseConfig } from '../../src/config/load.js';
-import type { EventBus, PosternEvent } from '../../src/events.js';
+import { loadConfigFile, parseConfig } from '../../src/config/load.js';
+import { EventBus, type PosternEvent } from '../../src/events.js';
 import { createLogger } from '../../src/log.js';
 import { startPostern as start, type RunningPostern } from '../../src/runtime/postern.js';
 import { makeCertificate, type TestCertificate } from './certs.js';
@@ -28,7 +28,12 @@ export async function scratch(): Promise<{ dir: string; cert: TestCertificate }>
   return { dir, cert: await makeCertificate(dir) };
 }
 
-export async function startPostern(toml: string): Promise<TestPostern> {
+export interface StartOptions {
+  /** Writes the TOML to this file and loads it from there, so `running.reload()` re-reads it. */
+  file?: string;
+}
+
+export async function startPostern(toml: string, options: StartOptions = {}): Promise<TestPostern> {
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -36,9 +41,13 @@ export async function startPostern(toml: string): Promise<TestPostern> {
       done();
     },
   });
-  const running = await start(parseConfig(toml, 'test.toml'), { logger: createLogger(sink, 'debug') });
+  if (options.file !== undefined) await writeFile(options.file, toml);
+  const config = options.file === undefined ? parseConfig(toml, 'test.toml') : loadConfigFile(options.file);
+  // Listening from the start: the first generation's build emits events too.
+  const events = new EventBus();
   const seen: PosternEvent[] = [];
-  running.events.on((event) => seen.push(event));
+  events.on((event) => seen.push(event));
+  const running = await start(config, { logger: createLogger(sink, 'debug'), events });
   return {
     port: (id) => running.address(id).port,
     close: () => running.close(1_000),

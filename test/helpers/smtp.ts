@@ -125,6 +125,11 @@ export class SmtpClient {
     return reply;
   }
 
+  /** The SHA-256 fingerprint of the certificate the server presented, once the session is in TLS. */
+  get peerFingerprint(): string | undefined {
+    return 'getPeerCertificate' in this.#socket ? this.#socket.getPeerCertificate().fingerprint256 : undefined;
+  }
+
   get closed(): boolean {
     return this.#closed;
   }
