@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,8 @@ import { requestControl } from '../src/control/client.js';
 import { ControlServer } from '../src/control/server.js';
 import { basics, scratch, startPostern } from './helpers/postern.js';
 import { SmtpClient } from './helpers/smtp.js';
-import { sleep } from './helpers/wait.js';
+import { reapOnExit } from './helpers/children.js';
+import { eventually, sleep } from './helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = join(ROOT, 'src', 'cli', 'main.ts');
@@ -159,4 +160,35 @@ test('a second server on a live control socket refuses to start; a stale socket 
   const toml = basics(dir, cert).replace(join(dir, 'postern.sock'), join(dir, 'stale.sock'));
   const second = await startPostern(toml);
   await second.close();
+});
+
+test('a control-socket path that names a regular file is refused, and the file is left as it was', async () => {
+  const { dir, cert } = await scratch();
+  const file = join(dir, 'notes.txt');
+  await writeFile(file, 'keep me\n');
+  const toml = basics(dir, cert).replace(join(dir, 'postern.sock'), file);
+  await assert.rejects(startPostern(toml), /notes\.txt exists and is not a socket: refusing to replace it/);
+  assert.equal(await readFile(file, 'utf8'), 'keep me\n');
+});
+
+test('the default control-socket path, when it cannot be made, is a warning: the server runs without one', async () => {
+  const { dir, cert } = await scratch();
+  // ./data is a regular file in the working directory, so ./data/postern.sock cannot be created.
+  await writeFile(join(dir, 'data'), '');
+  const file = join(dir, 'postern.toml');
+  await writeFile(file, basics(dir, cert).replace(/^control-socket = .*\n/m, ''));
+  // tsx by its path: `--import tsx` resolves from the working directory, which is the scratch one here.
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN, '--config', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  reapOnExit(child);
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  try {
+    await eventually(() => out.includes('"listener.up"'), () => `the server to start; stdout: ${out}`, { timeout: 20_000 });
+    const warning = out.split('\n').find((l) => l.includes('"control.unavailable"'));
+    assert.ok(warning, out);
+    assert.match(warning, /"path":"\.\/data\/postern\.sock"/);
+  } finally {
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+  }
 });

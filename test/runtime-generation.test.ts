@@ -6,10 +6,10 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Lifecycle } from '../src/runtime/lifecycle.js';
-import { ALICE, memoryDirectory } from './helpers/fixtures.js';
+import { ALICE, listeners, memoryDirectory } from './helpers/fixtures.js';
 import { basics, scratch, startPostern, type TestPostern } from './helpers/postern.js';
 import { b64, plain, secured, SmtpClient } from './helpers/smtp.js';
-import { eventually } from './helpers/wait.js';
+import { eventually, within } from './helpers/wait.js';
 
 const USERS = memoryDirectory([ALICE]);
 const auth = (mechanisms: string): string => `
@@ -87,7 +87,7 @@ test('shutdown: listeners stop first, open sessions still authenticate and submi
   await closing;
 
   const steps = logged(server.logs, 'shutdown.step').map((l) => l.step);
-  assert.deepEqual(steps, ['listeners', 'proxy', 'sessions', 'control', 'metrics', 'directories', 'spool']);
+  assert.deepEqual(steps, ['listeners', 'proxy', 'control', 'sessions', 'metrics', 'directories', 'spool']);
   assert.equal((await readdir(join(dir, 'queue'))).filter((f) => f.endsWith('.json')).length, 1);
 });
 
@@ -123,4 +123,17 @@ test('a socket handed over with a peer is a session of that peer: its address is
     front.close();
     await server.close();
   }
+});
+
+test('shutdown is not held by a half-sent request on the metrics listener, nor does it keep SMTP sessions from their 421', async () => {
+  const { dir, cert } = await scratch();
+  const server = await startPostern(basics(dir, cert, { listeners: listeners({ smtp: 'smtp', metrics: 'http' }) }));
+  const scraper = connect(server.port('metrics'), '127.0.0.1');
+  await new Promise((resolve) => scraper.once('connect', resolve));
+  scraper.on('error', () => undefined);
+  scraper.write('GET /metrics HTTP/1.1\r\nHost: x\r\n'); // and never the blank line
+  const client = await SmtpClient.connect(server.port('smtp'));
+  await within(server.running.close(300), 'close()', 10_000);
+  assert.match((await client.read()).last, /^421 /);
+  scraper.destroy();
 });

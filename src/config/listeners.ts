@@ -46,7 +46,7 @@ export interface ServerSection {
   listeners: ListenerConfig[];
 }
 
-const DEFAULT_CONTROL_SOCKET = './data/postern.sock';
+export const DEFAULT_CONTROL_SOCKET = './data/postern.sock';
 
 /** `server.control-socket`: a path, or false for none. */
 export function readControlSocket(reader: ConfigReader): string | null {

@@ -1,11 +1,13 @@
 // The CLI's side of the control socket: one request, one answer, and a clear sentence for each way
 // it can fail (nothing running, wrong user, a server that does not answer).
 import { createConnection } from 'node:net';
-import { MAX_REQUEST_BYTES, type ControlResponse } from './protocol.js';
+import type { ControlResponse } from './protocol.js';
 
 export class ControlUnavailable extends Error {}
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** A `queue list --json` of a large backlog is the longest answer; anything past this is not a server's. */
+const MAX_ANSWER_BYTES = 256 * 1024 * 1024;
 
 /** Sends `verb` to the server on `path`; resolves with its result, rejects with ControlUnavailable or the server's error. */
 export function requestControl(path: string, verb: string, args: Record<string, unknown> = {}, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<unknown> {
@@ -20,7 +22,9 @@ export function requestControl(path: string, verb: string, args: Record<string, 
     socket.once('connect', () => socket.write(`${JSON.stringify({ verb, args })}\n`));
     socket.on('data', (chunk: string) => {
       buffer += chunk;
-      if (buffer.length > MAX_REQUEST_BYTES * 64) socket.destroy();
+      if (buffer.length <= MAX_ANSWER_BYTES) return;
+      socket.destroy();
+      reject(new ControlUnavailable(`the server on ${path} sent an answer over ${MAX_ANSWER_BYTES >> 20} MiB`));
     });
     socket.once('error', (err: NodeJS.ErrnoException) => reject(unavailable(err, path)));
     socket.once('end', () => {

@@ -8,6 +8,13 @@ import { dirname } from 'node:path';
 import { describeError } from '../errors.js';
 import { ControlRefusal, MAX_REQUEST_BYTES, type ControlRequest, type ControlResponse } from './protocol.js';
 
+/** A live server answers on the path: two on one control socket (and so, usually, one spool) would race. */
+export class ControlSocketInUse extends Error {
+  constructor(path: string) {
+    super(`another Postern is running on control socket ${path} (give each server its own server.control-socket)`);
+  }
+}
+
 export type ControlHandler = (args: Record<string, unknown>) => Promise<unknown> | unknown;
 
 /** A request that has not arrived whole by then is dropped. */
@@ -64,8 +71,14 @@ export class ControlServer {
 
   async #bind(path: string): Promise<{ server: Server; path: string }> {
     await mkdir(dirname(path), { recursive: true });
-    if (await exists(path)) {
-      if (await answers(path)) throw new Error(`another Postern is running on control socket ${path}`);
+    const existing = await lstat(path).catch(() => undefined);
+    if (existing !== undefined) {
+      // Only a socket nothing accepts on is ours to replace: a regular file there is a wrong path, and a
+      // socket we may not connect to belongs to someone else.
+      if (!existing.isSocket()) throw new Error(`${path} exists and is not a socket: refusing to replace it (set server.control-socket)`);
+      const probe = await probeSocket(path);
+      if (probe === 'live') throw new ControlSocketInUse(path);
+      if (probe === 'denied') throw new Error(`${path} is a socket this user may not use: refusing to replace it`);
       await rm(path, { force: true });
     }
     const server = createServer((socket) => this.#serve(socket));
@@ -131,21 +144,14 @@ function unbind({ server, path }: { server: Server; path: string }): Promise<voi
   return new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
-async function exists(path: string): Promise<boolean> {
-  return lstat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-/** Whether something accepts connections on the socket at `path`. */
-function answers(path: string): Promise<boolean> {
+/** Whether something accepts connections on the socket at `path`: refused means stale. */
+function probeSocket(path: string): Promise<'live' | 'stale' | 'denied'> {
   return new Promise((resolve) => {
     const probe = createConnection(path);
     probe.once('connect', () => {
       probe.destroy();
-      resolve(true);
+      resolve('live');
     });
-    probe.once('error', () => resolve(false));
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EACCES' || err.code === 'EPERM' ? 'denied' : 'stale'));
   });
 }

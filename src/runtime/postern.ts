@@ -6,7 +6,8 @@
 import type { AddressInfo, Socket } from 'node:net';
 import { loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/types.js';
-import { ControlServer } from '../control/server.js';
+import { DEFAULT_CONTROL_SOCKET } from '../config/listeners.js';
+import { ControlServer, ControlSocketInUse } from '../control/server.js';
 import { Directories } from '../directory/registry.js';
 import { ConfigError, describeError, formatProblem } from '../errors.js';
 import { EventBus } from '../events.js';
@@ -70,6 +71,7 @@ class Postern implements RunningPostern {
   readonly #listeners = new Listeners({
     smtp: (listenerId, socket) => this.#dispatch(listenerId, socket),
     http: (req, res) => this.#metrics?.handle(req, res), // set before any listener starts
+    error: (listener, error) => this.#logger.warn({ event: 'listener.error', listener, error: describeError(error) }, 'a listening socket failed to accept'),
   });
   /** The current generation and those still draining. */
   readonly #generations = new Set<Generation>();
@@ -134,19 +136,20 @@ class Postern implements RunningPostern {
     // Closes after the sessions: their last events still count.
     this.#lifecycle.onClose('metrics', () => metrics.close());
 
-    // Answers during the drain too (status shows the sessions left). Bound before any SMTP port:
-    // a second server on the same control socket, and so usually the same spool, stops here.
-    this.control.register('status', async () => this.#status(await spool.count()));
-    this.control.register('reload', () => this.reload());
-    if (config.server.controlSocket !== null) await this.control.listen(config.server.controlSocket);
-    this.#lifecycle.onClose('control', () => this.control.close());
-
     this.#shared = { events: this.events, logger, spool, directories };
     this.#queuePath = config.queue.path;
     this.#serve(await this.#build(1, config));
     this.#lifecycle.onClose('sessions', ({ graceMs }) =>
       Promise.all([...this.#generations].map((g) => g.close(graceMs))).then(() => undefined),
     );
+
+    // Bound before any SMTP port: a second server on the same control socket, and so usually the same
+    // spool, stops here. Closed right after the listeners, so that a new server can start while this
+    // one drains (a restart).
+    this.control.register('status', async () => this.#status(await spool.count()));
+    this.control.register('reload', () => this.reload());
+    await this.#listenControl(config.server.controlSocket);
+    this.#lifecycle.onClose('control', () => this.control.close());
 
     // A reload under way finishes (or gives up) first: it may be binding new addresses.
     // Sockets still in their PROXY header when the listeners have stopped are cut, not drained.
@@ -190,6 +193,24 @@ class Postern implements RunningPostern {
         ? this.#logger.debug({ event: 'shutdown.step', step: name })
         : this.#logger.error({ event: 'shutdown.step', step: name, error: describeError(error) }, 'a service failed to close'),
     );
+  }
+
+  /**
+   * The default path may be unusable (a read-only working directory): then the server runs without
+   * a control socket and says so. A path the config names must bind, and so must one another
+   * Postern holds (it would share the spool).
+   */
+  async #listenControl(path: string | null): Promise<void> {
+    if (path === null) return;
+    try {
+      await this.control.listen(path);
+    } catch (error) {
+      if (path !== DEFAULT_CONTROL_SOCKET || error instanceof ControlSocketInUse) throw error;
+      this.#logger.warn(
+        { event: 'control.unavailable', path, error: describeError(error) },
+        'no control socket at the default path: postern status, reload and the other commands cannot reach this server; set server.control-socket',
+      );
+    }
   }
 
   /**

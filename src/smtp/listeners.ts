@@ -22,6 +22,8 @@ export interface ListenerHandlers {
   smtp(listenerId: string, socket: Socket): void;
   /** A request on an http listener. */
   http(req: IncomingMessage, res: ServerResponse): void;
+  /** A listening socket's error after its bind (a failed accept): logged, the listener goes on. */
+  error(listenerId: string, error: Error): void;
 }
 
 /** A move to a new config's listeners, bound and ready. */
@@ -51,6 +53,8 @@ class Bound {
     handlers: ListenerHandlers,
   ) {
     this.server = protocol === 'http' ? createHttpServer(handlers.http) : createNetServer((socket) => handlers.smtp(this.owner, socket));
+    // After the bind, an accept error (EMFILE is absorbed by libuv; others are not) must not crash the process.
+    this.server.on('error', (err: Error) => handlers.error(this.owner, err));
   }
 
   async listen({ host, port }: BindAddress): Promise<this> {
@@ -156,7 +160,11 @@ export class Listeners {
         // An SMTP net.Server's close callback waits for every socket it accepted: those are the sessions,
         // which their generation drains after this. An http one only waits for requests under way.
         if (protocol === 'smtp') return void server.close();
-        return new Promise<void>((resolve) => server.close(() => resolve()));
+        // Node stops timing out half-sent requests once close() is called: a scraper that sent half a
+        // request would hold the shutdown for ever. Whatever is still connected is cut.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        (server as ReturnType<typeof createHttpServer>).closeAllConnections();
+        return closed;
       }),
     );
   }
